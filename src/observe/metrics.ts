@@ -1,0 +1,50 @@
+/**
+ * Process metrics: plain counters and gauges, exposed in Prometheus text format on /metrics.
+ */
+
+/** Counters and gauges pgward keeps. */
+export class Metrics {
+  connectionsAccepted = 0;
+  connectionsActive = 0;
+  connectionsRefused = 0;
+  sessionsActive = 0;
+  authSuccesses = new Map<string, number>();
+  authFailures = new Map<string, number>();
+  upstreamFailures = 0;
+  cancelRequests = 0;
+  protocolViolations = 0;
+  /** Last configuration reload: time and whether it failed. */
+  lastReload: { at: Date; ok: boolean; error?: string } | null = null;
+
+  /** Counts an authentication outcome for a method. */
+  countAuth(method: string, ok: boolean): void {
+    const map = ok ? this.authSuccesses : this.authFailures;
+    map.set(method, (map.get(method) ?? 0) + 1);
+  }
+
+  /** Prometheus text exposition. */
+  render(): string {
+    const lines = [
+      '# TYPE pgward_connections_accepted_total counter',
+      `pgward_connections_accepted_total ${this.connectionsAccepted}`,
+      '# TYPE pgward_connections_refused_total counter',
+      `pgward_connections_refused_total ${this.connectionsRefused}`,
+      '# TYPE pgward_connections_active gauge',
+      `pgward_connections_active ${this.connectionsActive}`,
+      '# TYPE pgward_sessions_active gauge',
+      `pgward_sessions_active ${this.sessionsActive}`,
+      '# TYPE pgward_auth_total counter',
+      ...[...this.authSuccesses].map(([m, n]) => `pgward_auth_total{method="${m}",result="ok"} ${n}`),
+      ...[...this.authFailures].map(([m, n]) => `pgward_auth_total{method="${m}",result="failed"} ${n}`),
+      '# TYPE pgward_upstream_failures_total counter',
+      `pgward_upstream_failures_total ${this.upstreamFailures}`,
+      '# TYPE pgward_cancel_requests_total counter',
+      `pgward_cancel_requests_total ${this.cancelRequests}`,
+      '# TYPE pgward_protocol_violations_total counter',
+      `pgward_protocol_violations_total ${this.protocolViolations}`,
+      '# TYPE pgward_config_last_reload_ok gauge',
+      `pgward_config_last_reload_ok ${this.lastReload === null || this.lastReload.ok ? 1 : 0}`,
+    ];
+    return `${lines.join('\n')}\n`;
+  }
+}

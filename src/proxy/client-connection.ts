@@ -1,0 +1,172 @@
+/**
+ * ClientConnection: the client's socket during negotiation and authentication. Reads whole frames
+ * (awaitable), writes backend messages, upgrades to TLS, and hands the socket plus any unread bytes
+ * to the relay. Knows nothing of the phase order.
+ */
+
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { PgError } from '../errors/pg-error.ts';
+import { encodeErrorResponse } from '../wire/backend.ts';
+import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
+import { POSTGRESQL_ALPN } from '../wire/limits.ts';
+
+/** The client went away before the session started; nothing is sent back. */
+export class ClientGone extends Error {
+  override readonly name = 'ClientGone';
+}
+
+/** A client socket before the relay starts. */
+export class ClientConnection {
+  socket: net.Socket;
+  #reader: FrameReader;
+  readonly #maxMessageLength: number;
+  #waiter: (() => void) | null = null;
+  #ended: Error | null = null;
+  readonly #onData = (chunk: Buffer) => {
+    this.#reader.push(chunk);
+    // Stop reading while a whole message is buffered beyond the limit: the peer must wait for us.
+    if (this.#reader.bufferedLength > this.#maxMessageLength) this.socket.pause();
+    this.#wake();
+  };
+  readonly #onEnd = () => this.#finish(new ClientGone('client closed the connection'));
+  readonly #onError = (error: Error) => this.#finish(new ClientGone(`client socket error: ${error.message}`));
+
+  constructor(socket: net.Socket, maxMessageLength: number) {
+    this.socket = socket;
+    this.#maxMessageLength = maxMessageLength;
+    this.#reader = new FrameReader(maxMessageLength);
+    this.#attach();
+  }
+
+  /** True once the socket is TLS (SSLRequest or direct). */
+  get tls(): boolean {
+    return this.socket instanceof tls.TLSSocket;
+  }
+
+  #attach(): void {
+    this.socket
+      .on('data', this.#onData)
+      .on('end', this.#onEnd)
+      .on('close', this.#onEnd)
+      .on('error', this.#onError);
+  }
+
+  #detach(): void {
+    this.socket
+      .off('data', this.#onData)
+      .off('end', this.#onEnd)
+      .off('close', this.#onEnd)
+      .off('error', this.#onError);
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.();
+  }
+
+  #finish(reason: Error): void {
+    this.#ended ??= reason;
+    this.#wake();
+  }
+
+  async #next<T>(read: () => T | null): Promise<T> {
+    for (;;) {
+      const frame = read();
+      if (frame !== null) return frame;
+      if (this.#ended) throw this.#ended;
+      this.socket.resume();
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+      });
+    }
+  }
+
+  /** Waits for the first byte and returns it without consuming it (direct TLS detection). */
+  peekFirstByte(): Promise<number> {
+    return this.#next(() => this.#reader.peekByte() ?? null);
+  }
+
+  /** The next startup packet body (throws PgError on a bad length, ClientGone on disconnect). */
+  nextStartupPacket(): Promise<Buffer> {
+    return this.#next(() => this.#reader.readStartupPacket());
+  }
+
+  /** The next typed message. */
+  nextMessage(): Promise<TypedMessage> {
+    return this.#next(() => this.#reader.readMessage());
+  }
+
+  /** Bytes received but not yet read. */
+  get bufferedLength(): number {
+    return this.#reader.bufferedLength;
+  }
+
+  /** Writes bytes to the client. */
+  write(data: Buffer | Uint8Array): void {
+    if (!this.socket.destroyed) this.socket.write(data);
+  }
+
+  /**
+   * Wraps the socket in server-side TLS, re-feeding bytes already read (direct TLS starts with the
+   * ClientHello). Resolves once the handshake completes; rejects with ClientGone if it fails.
+   * With `requireAlpn`, a handshake without ALPN `postgresql` is refused (direct TLS).
+   */
+  async startTls(context: tls.SecureContext, requireAlpn: boolean): Promise<void> {
+    this.#detach();
+    this.socket.pause();
+    const pending = this.#reader.takeRemaining();
+    if (pending.length > 0) this.socket.unshift(pending);
+    const secure = new tls.TLSSocket(this.socket, {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: [POSTGRESQL_ALPN],
+    });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', () => {
+        secure.off('error', reject);
+        resolve();
+      });
+      secure.once('error', (error) => reject(new ClientGone(`TLS handshake failed: ${error.message}`)));
+    }).catch((error: unknown) => {
+      secure.destroy();
+      throw error;
+    });
+    if (requireAlpn && secure.alpnProtocol !== POSTGRESQL_ALPN) {
+      secure.destroy();
+      throw new ClientGone(
+        'received direct SSL connection request without ALPN protocol negotiation extension',
+      );
+    }
+    this.socket = secure;
+    this.#reader = new FrameReader(this.#maxMessageLength);
+    this.#attach();
+  }
+
+  /**
+   * Sends an ErrorResponse (a PgError, or raw bytes relayed from upstream) and closes the connection.
+   * A read in progress ends with ClientGone.
+   */
+  fail(error: PgError | Buffer): void {
+    this.#detach();
+    this.socket.on('error', () => {});
+    if (!this.socket.destroyed) this.socket.end(Buffer.isBuffer(error) ? error : encodeErrorResponse(error));
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.#finish(new ClientGone('connection closed by pgward'));
+  }
+
+  /** Closes the connection without a word (cancel requests, vanished clients). */
+  close(): void {
+    this.#detach();
+    this.socket.on('error', () => {});
+    this.socket.destroy();
+  }
+
+  /** Stops reading and gives the relay the socket and every unread byte. */
+  release(): { socket: net.Socket; pending: Buffer } {
+    this.#detach();
+    this.socket.pause();
+    return { socket: this.socket, pending: this.#reader.takeRemaining() };
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Runtime: what every session shares — configuration, the current HBA table and users (swapped on
+ * reload), TLS context, cancel keys, metrics and the logger.
+ */
+
+import type { Logger } from 'pino';
+import type { PgwardConfig } from '../config/pgward-config.ts';
+import type { UserDirectory } from '../credentials/users-file.ts';
+import type { HbaTable } from '../hba/parse.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { ServerTlsContext } from '../tls/server-context.ts';
+import type { CancelMap } from './cancel-map.ts';
+
+/** Shared state handed to sessions. Fields that reload are replaced whole, never mutated. */
+export interface Runtime {
+  config: PgwardConfig;
+  hba: HbaTable;
+  users: UserDirectory;
+  tls: ServerTlsContext | null;
+  cancelMap: CancelMap;
+  metrics: Metrics;
+  log: Logger;
+}

@@ -1,0 +1,314 @@
+/**
+ * Session: the one place that knows the phase order of a client connection —
+ * negotiate (TLS/GSS/cancel) → startup → HBA match → authentication → upstream login → relay.
+ * Every phase's work lives in its own module; this file only sequences them and turns failures into
+ * the client's ErrorResponse plus a log line.
+ */
+
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import { failureToPgError } from '../auth/failure.ts';
+import type { AuthContext, AuthIdentity } from '../auth/method.ts';
+import { authMethodFor } from '../auth/registry.ts';
+import { PgError } from '../errors/pg-error.ts';
+import { SqlState } from '../errors/sqlstate.ts';
+import { normalizeClientAddress } from '../hba/address.ts';
+import { matchHbaRule } from '../hba/match.ts';
+import type { ConnectionFacts, HbaRule } from '../hba/rule.ts';
+import { newConnectionId } from '../observe/logger.ts';
+import { sendUpstreamCancel } from '../upstream/cancel.ts';
+import { connectUpstream } from '../upstream/connect.ts';
+import { loginUpstream, UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
+import {
+  encodeAuthenticationOk,
+  encodeBackendKeyData,
+  encodeErrorResponse,
+  encodeNegotiateProtocolVersion,
+  NegotiationAnswer,
+} from '../wire/backend.ts';
+import {
+  FrontendType,
+  parseStartupPacket,
+  readStartupIdentity,
+  type StartupIdentity,
+  type StartupMessage,
+} from '../wire/frontend.ts';
+import { CANCEL_KEY_LENGTH_3_2, PROTOCOL_LATEST_MINOR, TLS_HANDSHAKE_RECORD } from '../wire/limits.ts';
+import { ClientConnection, ClientGone } from './client-connection.ts';
+import { Relay } from './relay.ts';
+import type { Runtime } from './runtime.ts';
+
+const ADMIN_SHUTDOWN = new PgError(
+  SqlState.AdminShutdown,
+  'terminating connection due to administrator command',
+);
+const UPSTREAM_LOST = new PgError(
+  SqlState.ConnectionFailure,
+  'upstream server closed the connection unexpectedly',
+);
+const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authentication due to timeout');
+
+function protocolViolation(message: string, detail?: string): PgError {
+  return new PgError(SqlState.ProtocolViolation, message, detail === undefined ? {} : { detail });
+}
+
+/** One client connection from accept to close. */
+export class Session {
+  readonly id = newConnectionId();
+  readonly #runtime: Runtime;
+  readonly #conn: ClientConnection;
+  readonly #log: Logger;
+  readonly #peer: string;
+  #relay: Relay | null = null;
+  #terminating: PgError | null = null;
+
+  constructor(socket: net.Socket, runtime: Runtime) {
+    this.#runtime = runtime;
+    socket.setNoDelay(true);
+    this.#peer = socket.remoteAddress ?? '[local]';
+    this.#log = runtime.log.child({ conn: this.id });
+    this.#conn = new ClientConnection(socket, runtime.config.limits.maxMessageLength);
+  }
+
+  /** Runs the connection to its end; never rejects. */
+  async run(): Promise<void> {
+    const timer = setTimeout(() => this.#abort(AUTH_TIMEOUT), this.#runtime.config.limits.authTimeoutMs);
+    this.#log.debug({ peer: this.#peer, port: this.#conn.socket.remotePort }, 'connection accepted');
+    try {
+      const startup = await this.#negotiate();
+      if (!startup) return;
+      const identity = readStartupIdentity(startup);
+      this.#answerProtocolVersion(startup);
+      const authenticated = await this.#authenticate(identity);
+      clearTimeout(timer);
+      const upstream = await this.#loginUpstream(identity, authenticated, startup.parameters);
+      await this.#relayUntilClosed(upstream, startup);
+    } catch (error) {
+      this.#handleFailure(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Ends the session with an ErrorResponse (shutdown, timeout), wherever it is. */
+  terminate(error: PgError = ADMIN_SHUTDOWN): void {
+    this.#abort(error);
+  }
+
+  #abort(error: PgError): void {
+    if (this.#terminating) return;
+    this.#terminating = error;
+    if (this.#relay) this.#relay.terminate(encodeErrorResponse(error));
+    else this.#conn.fail(error);
+  }
+
+  /** Handles SSLRequest, GSSENCRequest, direct TLS and CancelRequest; returns the StartupMessage. */
+  async #negotiate(): Promise<StartupMessage | null> {
+    const tls = this.#runtime.tls;
+    let tlsDone = false;
+    let gssDone = false;
+    if ((await this.#conn.peekFirstByte()) === TLS_HANDSHAKE_RECORD) {
+      if (!tls?.direct) throw protocolViolation('direct TLS connections are not accepted here');
+      await this.#conn.startTls(tls.current, true);
+      tlsDone = gssDone = true;
+    }
+    for (;;) {
+      const packet = parseStartupPacket(await this.#conn.nextStartupPacket());
+      switch (packet.kind) {
+        case 'SSLRequest': {
+          if (tlsDone) throw protocolViolation('SSLRequest received after TLS negotiation ended');
+          tlsDone = true;
+          if (!tls || this.#conn.tls) {
+            this.#conn.write(NegotiationAnswer.Refuse);
+            continue;
+          }
+          this.#conn.write(NegotiationAnswer.AcceptTls);
+          if (this.#conn.bufferedLength > 0) {
+            throw protocolViolation(
+              'received unencrypted data after SSL request',
+              'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
+            );
+          }
+          await this.#conn.startTls(tls.current, false);
+          gssDone = true;
+          continue;
+        }
+        case 'GSSENCRequest':
+          if (gssDone) throw protocolViolation('GSSENCRequest received after encryption negotiation ended');
+          gssDone = true;
+          this.#conn.write(NegotiationAnswer.Refuse);
+          continue;
+        case 'CancelRequest':
+          this.#forwardCancel(packet.processId, packet.secretKey);
+          this.#conn.close();
+          return null;
+        case 'StartupMessage':
+          return packet;
+      }
+    }
+  }
+
+  #forwardCancel(processId: number, secretKey: Buffer): void {
+    this.#runtime.metrics.cancelRequests++;
+    const target = this.#runtime.cancelMap.find(processId, secretKey);
+    this.#log.info({ processId, matched: target !== undefined }, 'cancel request');
+    target?.cancel();
+  }
+
+  #answerProtocolVersion(startup: StartupMessage): void {
+    if (startup.requested.minor > PROTOCOL_LATEST_MINOR || startup.protocolOptions.length > 0) {
+      const minor = Math.min(startup.requested.minor, PROTOCOL_LATEST_MINOR);
+      this.#conn.write(encodeNegotiateProtocolVersion(minor, startup.protocolOptions));
+    }
+  }
+
+  #facts(identity: StartupIdentity): ConnectionFacts {
+    const address = normalizeClientAddress(this.#conn.socket.remoteAddress);
+    return {
+      transport: address === null ? 'local' : 'tcp',
+      address,
+      tls: this.#conn.tls,
+      protocol: 'pg',
+      database: identity.database,
+      user: identity.user,
+      replication: identity.replication,
+    };
+  }
+
+  #noHbaEntry(facts: ConnectionFacts): PgError {
+    const host = facts.address?.toString() ?? '[local]';
+    const what = facts.replication === 'physical' ? 'replication connection from host' : 'entry for host';
+    const database = facts.replication === 'physical' ? '' : `, database "${facts.database}"`;
+    return new PgError(
+      SqlState.InvalidAuthorizationSpecification,
+      `no pg_hba.conf ${what} "${host}", user "${facts.user}"${database}, ${facts.tls ? 'SSL encryption' : 'no encryption'}`,
+    );
+  }
+
+  async #authenticate(identity: StartupIdentity): Promise<{ identity: AuthIdentity; rule: HbaRule }> {
+    const facts = this.#facts(identity);
+    const rule = matchHbaRule(this.#runtime.hba.rules, facts);
+    const decision = {
+      user: facts.user,
+      database: facts.database,
+      peer: facts.address?.toString(),
+      tls: facts.tls,
+    };
+    if (!rule) {
+      this.#log.info({ ...decision, rule: null, result: 'no-match' }, 'auth decision');
+      throw this.#noHbaEntry(facts);
+    }
+    const ruleRef = { rule: rule.name, line: rule.source.line, method: rule.method };
+    const method = authMethodFor(rule.method);
+    const ctx: AuthContext = {
+      user: identity.user,
+      database: identity.database,
+      host: facts.address?.toString() ?? '[local]',
+      tls: facts.tls,
+      rule,
+      users: this.#runtime.users,
+      log: this.#log,
+    };
+    let step = await method.begin(ctx);
+    while (step.kind === 'challenge') {
+      this.#conn.write(step.message);
+      const reply = await this.#conn.nextMessage();
+      if (reply.type === FrontendType.Terminate)
+        throw new ClientGone('client sent Terminate during authentication');
+      if (reply.type !== FrontendType.Password) {
+        throw protocolViolation(`expected password response, got message type ${reply.type}`);
+      }
+      step = await step.next(reply.body);
+    }
+    this.#runtime.metrics.countAuth(rule.method, step.kind === 'accepted');
+    if (step.kind === 'rejected') {
+      this.#log.info(
+        { ...decision, ...ruleRef, result: 'rejected', reason: step.failure.reason },
+        'auth decision',
+      );
+      throw failureToPgError(step.failure, ctx);
+    }
+    this.#log.info(
+      { ...decision, ...ruleRef, result: 'accepted', identity: step.identity.authenticatedAs },
+      'auth decision',
+    );
+    this.#conn.write(encodeAuthenticationOk());
+    return { identity: step.identity, rule };
+  }
+
+  async #loginUpstream(
+    identity: StartupIdentity,
+    authenticated: { identity: AuthIdentity },
+    parameters: ReadonlyMap<string, string>,
+  ): Promise<UpstreamSession> {
+    const upstream = this.#runtime.config.upstream;
+    const login = upstream.login;
+    const user =
+      login.mode === 'service' && login.user !== undefined ? login.user : authenticated.identity.user;
+    try {
+      const socket = await connectUpstream(upstream);
+      const session = await loginUpstream(socket, upstream, {
+        user,
+        database: identity.database,
+        parameters,
+        password: login.password,
+      });
+      if (this.#terminating) {
+        session.socket.destroy();
+        throw this.#terminating;
+      }
+      return session;
+    } catch (error) {
+      if (!(error instanceof UpstreamRejection)) this.#runtime.metrics.upstreamFailures++;
+      throw error;
+    }
+  }
+
+  async #relayUntilClosed(upstream: UpstreamSession, startup: StartupMessage): Promise<void> {
+    const config = this.#runtime.config.upstream;
+    const keyLength = startup.requested.minor >= 2 ? CANCEL_KEY_LENGTH_3_2 : 4;
+    const key = this.#runtime.cancelMap.issue(
+      {
+        cancel: () => {
+          sendUpstreamCancel(config, upstream.processId, upstream.secretKey).catch((error: unknown) =>
+            this.#log.warn({ err: (error as Error).message }, 'cancel forwarding failed'),
+          );
+        },
+      },
+      keyLength,
+    );
+    const { socket, pending } = this.#conn.release();
+    for (const message of upstream.forward) socket.write(message);
+    socket.write(encodeBackendKeyData(key.processId, key.secretKey));
+    socket.write(upstream.readyForQuery);
+    const relay = new Relay(socket, upstream.socket, this.#log, encodeErrorResponse(UPSTREAM_LOST));
+    this.#relay = relay;
+    this.#runtime.metrics.sessionsActive++;
+    this.#log.info({ upstreamPid: upstream.processId }, 'session started');
+    relay.start(pending, upstream.leftover);
+    try {
+      await relay.done;
+    } finally {
+      this.#runtime.cancelMap.revoke(key.processId);
+      this.#runtime.metrics.sessionsActive--;
+      this.#log.info({ toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient }, 'session ended');
+    }
+  }
+
+  #handleFailure(error: unknown): void {
+    if (error instanceof ClientGone) {
+      this.#log.debug({ reason: error.message }, 'client gone before session start');
+      if (!this.#terminating) this.#conn.close();
+      return;
+    }
+    if (error instanceof PgError) {
+      if (error.sqlstate === SqlState.ProtocolViolation) this.#runtime.metrics.protocolViolations++;
+      this.#log.info({ sqlstate: error.sqlstate, error: error.logMessage }, 'connection refused');
+      if (error !== this.#terminating)
+        this.#conn.fail(error instanceof UpstreamRejection ? error.raw : error);
+      return;
+    }
+    this.#log.error({ err: error }, 'internal error');
+    this.#conn.fail(new PgError(SqlState.InternalError, 'internal error in pgward'));
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Logs in to the upstream over an open socket: StartupMessage (protocol 3.0) with the client's
+ * parameters, the server's authentication request (cleartext, md5 or SCRAM-SHA-256), then collects
+ * ParameterStatus, BackendKeyData and ReadyForQuery. Frames with FrameReader, decodes with
+ * pg-protocol's Parser, and keeps the raw bytes of what is relayed to the client unchanged.
+ */
+
+import { createHash } from 'node:crypto';
+import { serialize } from 'pg-protocol';
+import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { UpstreamConfig } from '../config/pgward-config.ts';
+import { PgError } from '../errors/pg-error.ts';
+import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
+import { type UpstreamSocket, upstreamFailure } from './connect.ts';
+import { SCRAM_SHA_256, ScramClient } from './scram-client.ts';
+
+/** Largest message accepted from the upstream during login. */
+const MAX_LOGIN_MESSAGE_LENGTH = 1024 * 1024;
+
+/** What the upstream said before it became ready, and the socket to relay. */
+export interface UpstreamSession {
+  socket: UpstreamSocket;
+  processId: number;
+  secretKey: Buffer;
+  /** Raw ParameterStatus and NoticeResponse messages, in arrival order, to forward to the client. */
+  forward: Buffer[];
+  /** The raw ReadyForQuery message. */
+  readyForQuery: Buffer;
+  /** Bytes received after ReadyForQuery (normally none). */
+  leftover: Buffer;
+}
+
+/** The upstream refused the login: its ErrorResponse is forwarded to the client unchanged. */
+export class UpstreamRejection extends PgError {
+  readonly raw: Buffer;
+  constructor(error: DatabaseError, raw: Buffer) {
+    super(error.code ?? 'XX000', error.message, { detail: error.detail, hint: error.hint });
+    this.raw = raw;
+  }
+}
+
+/** Who to log in as and what to send. */
+export interface LoginRequest {
+  user: string;
+  database: string;
+  /** Startup parameters forwarded from the client (user and database excluded). */
+  parameters: ReadonlyMap<string, string>;
+  password: string | undefined;
+}
+
+function frameBytes(frame: TypedMessage): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header.writeUInt8(frame.type, 0);
+  header.writeInt32BE(frame.body.length + 4, 1);
+  return Buffer.concat([header, frame.body]);
+}
+
+function decode(raw: Buffer): BackendMessage {
+  let decoded: BackendMessage | undefined;
+  new Parser().parse(raw, (message) => {
+    decoded = message;
+  });
+  if (!decoded) throw new Error('undecodable upstream message');
+  return decoded;
+}
+
+function md5Hex(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** Runs the login exchange; resolves once the upstream sent ReadyForQuery. */
+export function loginUpstream(
+  socket: UpstreamSocket,
+  config: UpstreamConfig,
+  request: LoginRequest,
+): Promise<UpstreamSession> {
+  const reader = new FrameReader(MAX_LOGIN_MESSAGE_LENGTH);
+  const forward: Buffer[] = [];
+  let processId = 0;
+  let secretKey = Buffer.alloc(0);
+  let scram: ScramClient | null = null;
+
+  const needPassword = (): string => {
+    if (request.password === undefined) {
+      throw upstreamFailure(
+        config,
+        `upstream asked for a password for user "${request.user}" and none is configured`,
+      );
+    }
+    return request.password;
+  };
+
+  const handle = async (frame: TypedMessage): Promise<UpstreamSession | null> => {
+    const raw = frameBytes(frame);
+    const message = decode(raw);
+    switch (message.name) {
+      case 'authenticationOk':
+        return null;
+      case 'authenticationCleartextPassword':
+        socket.write(serialize.password(needPassword()));
+        return null;
+      case 'authenticationMD5Password': {
+        const salt = (message as unknown as { salt: Buffer }).salt;
+        const inner = md5Hex(needPassword() + request.user);
+        socket.write(serialize.password(`md5${md5Hex(Buffer.concat([Buffer.from(inner), salt]))}`));
+        return null;
+      }
+      case 'authenticationSASL': {
+        const mechanisms = (message as unknown as { mechanisms: string[] }).mechanisms;
+        if (!mechanisms.includes(SCRAM_SHA_256)) {
+          throw upstreamFailure(
+            config,
+            `upstream offers no supported SASL mechanism (${mechanisms.join(', ')})`,
+          );
+        }
+        scram = new ScramClient(needPassword());
+        socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_SHA_256, scram.firstMessage()));
+        return null;
+      }
+      case 'authenticationSASLContinue': {
+        const data = (message as unknown as { data: string }).data;
+        if (!scram) throw upstreamFailure(config, 'unexpected SASL continue from upstream');
+        socket.write(serialize.sendSCRAMClientFinalMessage(await scram.finalMessage(data)));
+        return null;
+      }
+      case 'authenticationSASLFinal': {
+        const data = (message as unknown as { data: string }).data;
+        if (!scram) throw upstreamFailure(config, 'unexpected SASL final from upstream');
+        scram.verifyServerFinal(data);
+        return null;
+      }
+      case 'error':
+        throw new UpstreamRejection(message as DatabaseError, raw);
+      case 'parameterStatus':
+      case 'notice':
+        forward.push(raw);
+        return null;
+      case 'backendKeyData':
+        processId = frame.body.readUInt32BE(0);
+        secretKey = Buffer.from(frame.body.subarray(4));
+        return null;
+      case 'readyForQuery':
+        return {
+          socket,
+          processId,
+          secretKey,
+          forward,
+          readyForQuery: raw,
+          leftover: reader.takeRemaining(),
+        };
+      default:
+        throw upstreamFailure(config, `unexpected message "${message.name}" from upstream during login`);
+    }
+  };
+
+  return new Promise((resolve, reject) => {
+    let busy = Promise.resolve();
+    const finish = (error: unknown, session?: UpstreamSession) => {
+      socket.off('data', onData).off('error', onError).off('close', onClose);
+      socket.pause();
+      if (session) resolve(session);
+      else {
+        socket.destroy();
+        reject(error instanceof PgError ? error : upstreamFailure(config, (error as Error).message, error));
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      reader.push(chunk);
+      // Frames are handled one at a time: SCRAM steps are asynchronous.
+      busy = busy
+        .then(async () => {
+          for (let frame = reader.readMessage(); frame; frame = reader.readMessage()) {
+            const session = await handle(frame);
+            if (session) return finish(null, session);
+          }
+        })
+        .catch((error: unknown) => finish(error));
+    };
+    const onError = (error: Error) => finish(error);
+    const onClose = () => finish(upstreamFailure(config, 'server closed the connection during login'));
+    socket.on('data', onData).once('error', onError).once('close', onClose);
+    socket.resume();
+    const parameters: Record<string, string> = { user: request.user, database: request.database };
+    for (const [name, value] of request.parameters) {
+      if (name !== 'user' && name !== 'database') parameters[name] = value;
+    }
+    socket.write(serialize.startup(parameters));
+  });
+}
