@@ -141,7 +141,7 @@ t.test('typed message limit is the configured maximum, length word included', as
   reader.push(typed('p', Buffer.alloc(96)));
   t.equal(reader.readMessage()?.body.length, 96);
   reader.push(typed('p', Buffer.alloc(97)));
-  t.throws(() => reader.readMessage(), { sqlstate: '08P01' });
+  t.throws(() => reader.readMessage(), { name: 'PgError', sqlstate: '08P01' });
 });
 
 t.test('a truncated frame stays pending and the rest is kept for the relay', async (t) => {

@@ -52,7 +52,10 @@ t.test('special request codes are recognized', async (t) => {
   t.throws(() => parseStartupPacket(Buffer.concat([code(80877102), code(9), Buffer.alloc(257)])), {
     sqlstate: '08P01',
   });
-  t.throws(() => parseStartupPacket(Buffer.concat([code(80877102), code(9)])), { sqlstate: '08P01' });
+  t.throws(() => parseStartupPacket(Buffer.concat([code(80877102), code(9)])), {
+    name: 'PgError',
+    sqlstate: '08P01',
+  });
 });
 
 t.test('protocol majors other than 3 are refused with 0A000', async (t) => {
@@ -60,7 +63,10 @@ t.test('protocol majors other than 3 are refused with 0A000', async (t) => {
     sqlstate: '0A000',
     message: 'unsupported frontend protocol 2.0: server supports 3.0 to 3.2',
   });
-  t.throws(() => parseStartupPacket(startupBody(4 << 16, [['user', 'a']])), { sqlstate: '0A000' });
+  t.throws(() => parseStartupPacket(startupBody(4 << 16, [['user', 'a']])), {
+    name: 'PgError',
+    sqlstate: '0A000',
+  });
 });
 
 t.test('a StartupMessage without its terminator is a protocol violation', async (t) => {
@@ -119,8 +125,8 @@ t.test('identity: user required, database defaults to user, names truncated to 6
 
 t.test('PasswordMessage and SASLInitialResponse bodies', async (t) => {
   t.equal(parsePasswordMessage(Buffer.from('secret\0')), 'secret');
-  t.throws(() => parsePasswordMessage(Buffer.from('secret')), { sqlstate: '08P01' });
-  t.throws(() => parsePasswordMessage(Buffer.from('a\0b\0')), { sqlstate: '08P01' });
+  t.throws(() => parsePasswordMessage(Buffer.from('secret')), { name: 'PgError', sqlstate: '08P01' });
+  t.throws(() => parsePasswordMessage(Buffer.from('a\0b\0')), { name: 'PgError', sqlstate: '08P01' });
   const len = Buffer.alloc(4);
   len.writeInt32BE(3, 0);
   t.same(parseSaslInitialResponse(Buffer.concat([Buffer.from('SCRAM-SHA-256\0'), len, Buffer.from('abc')])), {
