@@ -50,6 +50,7 @@ t.test('special request codes are recognized', async (t) => {
     '3.2 cancel keys up to 256 bytes',
   );
   t.throws(() => parseStartupPacket(Buffer.concat([code(80877102), code(9), Buffer.alloc(257)])), {
+    name: 'PgError',
     sqlstate: '08P01',
   });
   t.throws(() => parseStartupPacket(Buffer.concat([code(80877102), code(9)])), {
@@ -75,9 +76,11 @@ t.test('a StartupMessage without its terminator is a protocol violation', async 
     message: 'invalid startup packet layout: expected terminator as last byte',
   });
   t.throws(() => parseStartupPacket(Buffer.concat([startupBody(V3_0, [['user', 'a']]), Buffer.from('x')])), {
+    name: 'PgError',
     sqlstate: '08P01',
   });
   t.throws(() => parseStartupPacket(Buffer.concat([startupBody(V3_0, [], false), Buffer.from('user\0a')])), {
+    name: 'PgError',
     sqlstate: '08P01',
   });
 });
@@ -119,7 +122,7 @@ t.test('identity: user required, database defaults to user, names truncated to 6
         ['user', 'a'],
         ['replication', 'maybe'],
       ]),
-    { sqlstate: '22023' },
+    { name: 'PgError', sqlstate: '22023' },
   );
 });
 
@@ -137,6 +140,7 @@ t.test('PasswordMessage and SASLInitialResponse bodies', async (t) => {
   t.same(parseSaslInitialResponse(Buffer.concat([Buffer.from('X\0'), len])), { mechanism: 'X', data: null });
   len.writeInt32BE(9, 0);
   t.throws(() => parseSaslInitialResponse(Buffer.concat([Buffer.from('X\0'), len, Buffer.from('ab')])), {
+    name: 'PgError',
     sqlstate: '08P01',
   });
 });
