@@ -6,7 +6,8 @@
 
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { PgError } from '../errors/pg-error.ts';
+import { PgError } from '../errors/pg-error.ts';
+import { SqlState } from '../errors/sqlstate.ts';
 import { encodeErrorResponse } from '../wire/backend.ts';
 import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
 import { POSTGRESQL_ALPN } from '../wire/limits.ts';
@@ -93,9 +94,18 @@ export class ClientConnection {
     return this.#next(() => this.#reader.readStartupPacket());
   }
 
-  /** The next typed message. */
-  nextMessage(): Promise<TypedMessage> {
-    return this.#next(() => this.#reader.readMessage());
+  /**
+   * The next typed message. With `allowed`, a message of another type is refused as soon as its type
+   * byte arrives, before its length is even read (as PostgreSQL does during authentication).
+   */
+  nextMessage(allowed?: readonly number[]): Promise<TypedMessage> {
+    return this.#next(() => {
+      const type = this.#reader.peekByte();
+      if (allowed && type !== undefined && !allowed.includes(type)) {
+        throw new PgError(SqlState.ProtocolViolation, `expected password response, got message type ${type}`);
+      }
+      return this.#reader.readMessage();
+    });
   }
 
   /** Bytes received but not yet read. */
@@ -123,21 +133,24 @@ export class ClientConnection {
       secureContext: context,
       ALPNProtocols: [POSTGRESQL_ALPN],
     });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secure', () => {
-        secure.off('error', reject);
-        resolve();
-      });
-      secure.once('error', (error) => reject(new ClientGone(`TLS handshake failed: ${error.message}`)));
-    }).catch((error: unknown) => {
-      secure.destroy();
-      throw error;
+    secure.on('error', () => {});
+    // The handshake ends in 'secure', or the peer hangs up / fails it, or pgward gives up (timeout).
+    const failed = await new Promise<string | null>((resolve) => {
+      secure.once('secure', () => resolve(null));
+      secure.once('error', (error) => resolve(`TLS handshake failed: ${error.message}`));
+      secure.once('close', () => resolve('client closed the connection during the TLS handshake'));
+      this.#waiter = () => resolve(this.#ended?.message ?? 'connection closed by pgward');
     });
-    if (requireAlpn && secure.alpnProtocol !== POSTGRESQL_ALPN) {
+    this.#waiter = null;
+    if (failed === null && requireAlpn && secure.alpnProtocol !== POSTGRESQL_ALPN) {
       secure.destroy();
       throw new ClientGone(
         'received direct SSL connection request without ALPN protocol negotiation extension',
       );
+    }
+    if (failed !== null || this.#ended) {
+      secure.destroy();
+      throw new ClientGone(failed ?? 'connection closed by pgward');
     }
     this.socket = secure;
     this.#reader = new FrameReader(this.#maxMessageLength);

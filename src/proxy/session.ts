@@ -212,12 +212,9 @@ export class Session {
     let step = await method.begin(ctx);
     while (step.kind === 'challenge') {
       this.#conn.write(step.message);
-      const reply = await this.#conn.nextMessage();
+      const reply = await this.#conn.nextMessage([FrontendType.Password, FrontendType.Terminate]);
       if (reply.type === FrontendType.Terminate)
         throw new ClientGone('client sent Terminate during authentication');
-      if (reply.type !== FrontendType.Password) {
-        throw protocolViolation(`expected password response, got message type ${reply.type}`);
-      }
       step = await step.next(reply.body);
     }
     this.#runtime.metrics.countAuth(rule.method, step.kind === 'accepted');
