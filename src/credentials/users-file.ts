@@ -3,6 +3,7 @@
  * verifiers are stored, never passwords (`pgward passwd` writes them).
  */
 
+import { isScalar } from 'yaml';
 import { parseScramVerifier, type ScramVerifier } from '../auth/scram/verifier.ts';
 import { type At, MapReader, readString } from '../config/readers.ts';
 import { YamlFile } from '../config/yaml-file.ts';
@@ -44,7 +45,8 @@ function readUser(at: At, name: string): LocalUser | undefined {
 function readUsers(yaml: YamlFile): UserDirectory {
   yaml.throwIfErrors();
   const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['users']);
-  const byName = top?.optional('users', (at) => MapReader.open(at, 'any'));
+  // `users:` with every entry commented out is an empty map, not an error.
+  const byName = top?.optional('users', (at) => (isScalar(at.node) && at.node.value === null ? undefined : MapReader.open(at, 'any')));
   const users = new Map<string, LocalUser>();
   for (const name of byName?.keys() ?? []) {
     const user = byName ? readUser(byName.at(name), name) : undefined;
