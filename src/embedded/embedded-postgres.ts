@@ -42,9 +42,23 @@ type EmbeddedPostgresClass = new (
 /**
  * The package installs process handlers (through async-exit-hook) that exit on SIGHUP, SIGINT and
  * SIGTERM. pgward owns those signals (SIGHUP reloads; the others shut down in order), so they are
- * removed again; the package's 'exit' hook stays, so a crash still stops the server.
+ * removed again, and pgward's own 'exit' hook stops servers still running when the process ends.
  */
-const OWNED_EVENTS: readonly string[] = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message'];
+const OWNED_EVENTS: readonly string[] = [
+  'SIGHUP',
+  'SIGINT',
+  'SIGTERM',
+  'SIGBREAK',
+  'beforeExit',
+  'message',
+  'exit',
+];
+
+const running = new Set<{ stop(): Promise<void> }>();
+process.on('exit', () => {
+  // stop() sends SIGINT synchronously before its first await, which is all an 'exit' hook can do.
+  for (const server of running) void server.stop();
+});
 
 /** Loads the optional package, or explains how to do without it. */
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
@@ -116,9 +130,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   });
   try {
     if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await server.initialise();
+    running.add(server);
     await server.start();
   } catch (error) {
     // A failed start rejects with undefined: the server's own lines say why.
+    running.delete(server);
     throw new Error(
       `embedded PostgreSQL failed to start: ${error instanceof Error ? error.message : ''}\n${lines.join('\n')}`,
     );

@@ -14,11 +14,13 @@ export const SCRAM_SHA_256 = 'SCRAM-SHA-256';
 /** A SCRAM client exchange in progress. */
 export class ScramClient {
   readonly #password: string;
-  readonly #nonce = randomBytes(18).toString('base64');
+  readonly #nonce: string;
   #serverSignature: Buffer | null = null;
 
-  constructor(password: string) {
+  /** @param nonce the client nonce; random unless a test pins it. */
+  constructor(password: string, nonce: string = randomBytes(18).toString('base64')) {
     this.#password = password;
+    this.#nonce = nonce;
   }
 
   get #clientFirstBare(): string {

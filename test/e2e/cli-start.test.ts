@@ -21,13 +21,13 @@ interface Started {
 
 /** Runs `pgward start` with no configuration, as `npm start` does, on free ports. */
 async function start(): Promise<Started> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  // As a user would run it: tap adds its loaders to every node child it sees spawned, so the node
+  // binary is named through the environment of a shell, where tap does not look.
+  const args = [BIN, 'start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'];
+  const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$PGWARD_TEST_NODE" "$@"', 'sh', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PGWARD_TEST_NODE: process.execPath },
+  });
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;

@@ -57,6 +57,11 @@ export class RawClient {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
+  /** Wraps an already connected socket (e.g. a TLS socket). */
+  static wrap(socket: net.Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   /** Connects to host:port. */
   static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
     return new Promise((resolve, reject) => {
@@ -107,4 +112,14 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** A simple-protocol Query message. */
+export function queryMessage(sql: string): Buffer {
+  const body = Buffer.from(`${sql}\0`);
+  const out = Buffer.alloc(5 + body.length);
+  out.write('Q', 0);
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
 }
