@@ -28,6 +28,8 @@ export interface EmbeddedOptions {
   maxConnections?: number;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
+  /** Runs after the data dir exists and before the server starts (e.g. to place TLS files in it). */
+  beforeStart?: (dataDir: string) => Promise<void>;
   log: Logger;
 }
 
@@ -130,6 +132,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   });
   try {
     if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await server.initialise();
+    await options.beforeStart?.(options.dataDir);
     running.add(server);
     await server.start();
   } catch (error) {

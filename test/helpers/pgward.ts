@@ -37,6 +37,10 @@ export interface TestPgwardOptions {
   /** Extra YAML appended under `upstream:` (e.g. `connect_timeout_ms: 500`). */
   upstreamExtra?: string;
   http?: boolean;
+  /** YAML for `upstream.tls` (default `{ mode: disable }`). */
+  upstreamTls?: string;
+  /** Extra files to write next to pgward.yaml (name → content). */
+  files?: Record<string, string>;
 }
 
 /** A running test pgward. */
@@ -60,6 +64,8 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
   await writeFile(certFile, pair.certPem);
   await writeFile(path.join(dir, 'server.key'), pair.keyPem, { mode: 0o600 });
   await writeFile(path.join(dir, 'hba.yaml'), options.hba);
+  for (const [name, content] of Object.entries(options.files ?? {}))
+    await writeFile(path.join(dir, name), content);
   const users = await Promise.all(
     Object.entries(options.users ?? {}).map(
       async ([name, password]) =>
@@ -77,7 +83,7 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     'upstream:',
     `  host: ${options.upstream.host}`,
     `  port: ${options.upstream.port}`,
-    '  tls: { mode: disable }',
+    `  tls: ${options.upstreamTls ?? '{ mode: disable }'}`,
     `  login: ${options.login ?? `{ mode: same, password: ${JSON.stringify(options.upstream.password)} }`}`,
     options.upstreamExtra ? `  ${options.upstreamExtra}` : '',
     'hba: hba.yaml',

@@ -3,7 +3,7 @@
  * temp dir, stopped and removed at teardown.
  */
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -26,7 +26,11 @@ export interface TestPostgres {
 /** Starts PostgreSQL for this test file. */
 export async function startTestPostgres(
   t: Test,
-  options: { maxConnections?: number; settings?: Record<string, string> } = {},
+  options: {
+    maxConnections?: number;
+    settings?: Record<string, string>;
+    tls?: { certPem: string; keyPem: string };
+  } = {},
 ): Promise<TestPostgres> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'pgward-test-'));
   const password = `pw-${Math.random().toString(36).slice(2)}`;
@@ -36,7 +40,24 @@ export async function startTestPostgres(
     password,
     log,
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
-    ...(options.settings === undefined ? {} : { settings: options.settings }),
+    settings: {
+      ...options.settings,
+      ...(options.tls ? { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } : {}),
+    },
+    async beforeStart(dataDir: string) {
+      const tls = options.tls;
+      if (!tls) return;
+      // PostgreSQL reads its key only if the server's OS user owns it with mode 0600.
+      const owner = await stat(dataDir);
+      for (const [name, pem, mode] of [
+        ['server.crt', tls.certPem, 0o644],
+        ['server.key', tls.keyPem, 0o600],
+      ] as const) {
+        const file = path.join(dataDir, name);
+        await writeFile(file, pem, { mode });
+        await chown(file, owner.uid, owner.gid);
+      }
+    },
   };
   let server = await startEmbeddedPostgres(startOptions);
   const port = server.port;
