@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,11 +19,13 @@ interface Started {
   output: () => string;
 }
 
-/** Runs `pgward start` with no configuration, as `npm start` does, on free ports. */
-async function start(): Promise<Started> {
+/** Runs `pgward start`; by default with no configuration, as `npm start` does, on free ports. */
+async function start(
+  args = [BIN, 'start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'],
+  ready = 'Stop with Ctrl-C.',
+): Promise<Started> {
   // As a user would run it: tap adds its loaders to every node child it sees spawned, so the node
   // binary is named through the environment of a shell, where tap does not look.
-  const args = [BIN, 'start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'];
   const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$PGWARD_TEST_NODE" "$@"', 'sh', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PGWARD_TEST_NODE: process.execPath },
@@ -37,7 +39,7 @@ async function start(): Promise<Started> {
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
-  while (!output.includes('Stop with Ctrl-C.')) {
+  while (!output.includes(ready)) {
     if (Date.now() > deadline || child.exitCode !== null) {
       await exited;
       throw new Error(`pgward start did not come up:\n${output}`);
@@ -137,3 +139,52 @@ t.test(
     t.equal(await second.stop('SIGINT'), 0, 'Ctrl-C stops it too');
   },
 );
+
+t.test('pgward start --config runs against an external PostgreSQL', async (t) => {
+  const upstreamPassword = (await readFile(path.join(stateDir, 'upstream-password'), 'utf8')).trim();
+  const running = await start();
+  const pid = await readFile(path.join(stateDir, 'pgdata', 'postmaster.pid'), 'utf8');
+  const upstreamPort = Number(field(pid, /^\d+\n[^\n]+\n\d+\n(\d+)\n/));
+  const dir = path.join(root, 'external');
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    path.join(dir, 'hba.yaml'),
+    'rules:\n  - { type: host, address: 127.0.0.1/32, database: all, user: all, method: trust }\n',
+  );
+  await writeFile(
+    path.join(dir, 'pgward.yaml'),
+    `listen: { pg: "127.0.0.1:0" }\nupstream:\n  host: 127.0.0.1\n  port: ${upstreamPort}\n  tls: { mode: disable }\n  login: { password: "file:upstream.secret" }\n`,
+  );
+  await writeFile(path.join(dir, 'upstream.secret'), `${upstreamPassword}\n`);
+  const external = await start([BIN, 'start', '--config', path.join(dir, 'pgward.yaml')], '"listening (pg)"');
+  const port = Number(field(external.output(), /"address":"127\.0\.0\.1:(\d+)","msg":"listening \(pg\)"/));
+  const result = await psql(`host=127.0.0.1 port=${port} user=postgres dbname=postgres`, [
+    '-At',
+    '-c',
+    'select 99',
+  ]);
+  t.equal(result.stdout.trim(), '99', result.stderr);
+  t.equal(await external.stop('SIGTERM'), 0);
+  t.equal(await running.stop('SIGTERM'), 0);
+});
+
+t.test('a broken config file stops pgward start with file:line:column', async (t) => {
+  const bad = path.join(root, 'bad.yaml');
+  await writeFile(bad, 'upstream:\n  host: db\n  prot: 5432\n');
+  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(
+      '/bin/sh',
+      ['-c', 'unset NODE_OPTIONS; exec "$PGWARD_TEST_NODE" "$@"', 'sh', BIN, 'start', '--config', bad],
+      {
+        env: { ...process.env, PGWARD_TEST_NODE: process.execPath },
+      },
+    );
+    let output = '';
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    child.on('close', (code) => resolve({ code, output }));
+  });
+  t.equal(result.code, 1);
+  t.match(result.output, `${bad}:3:3: upstream.prot: unknown key "prot"`);
+});

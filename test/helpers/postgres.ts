@@ -23,6 +23,14 @@ export interface TestPostgres {
   start(): Promise<void>;
 }
 
+const running = new Set<() => Promise<void>>();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // tap ends a test file that runs too long with a signal: stop its servers first, leave no orphans.
+  process.once(signal, () => {
+    void Promise.allSettled([...running].map((stop) => stop())).then(() => process.exit(1));
+  });
+}
+
 /** Starts PostgreSQL for this test file. */
 export async function startTestPostgres(
   t: Test,
@@ -86,7 +94,10 @@ export async function startTestPostgres(
       server = await startEmbeddedPostgres({ ...startOptions, port });
     },
   };
+  const stopCurrent = () => server.stop();
+  running.add(stopCurrent);
   t.teardown(async () => {
+    running.delete(stopCurrent);
     await server.stop();
     await rm(root, { recursive: true, force: true });
   });
