@@ -98,16 +98,15 @@ t.test('LISTEN/NOTIFY reaches psql', async (t) => {
 t.test("psql's Ctrl-C cancels the running query through pgward", async (t) => {
   const started = Date.now();
   const sessionStarted = ward.logs.next({ msg: 'session started' });
-  const sessionEnded = ward.logs.next({ msg: 'session ended' });
   const running = spawnPsql(verified, ['-c', 'select pg_sleep(30)'], CLIENT_PASSWORD);
-  await sessionStarted;
+  const { conn } = await sessionStarted;
   await new Promise((resolve) => setTimeout(resolve, 300));
   running.child.kill('SIGINT');
   const result = await running.done;
   t.match(result.stderr, 'canceling statement due to user request');
   t.ok(Date.now() - started < 10_000, 'cancelled well before the sleep ends');
   const cancel = await ward.logs.waitFor({ msg: 'cancel request' });
-  await sessionEnded;
+  await ward.logs.waitFor({ msg: 'session ended', conn });
   t.equal(ward.pgward.runtime.cancelMap.size, 0, 'the session key was revoked when psql left');
   t.equal(cancel.matched, true);
 });
