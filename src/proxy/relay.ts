@@ -7,14 +7,15 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { MessageTracker } from '../wire/message-tracker.ts';
+import { readChunks } from './shared-buffer-reader.ts';
 
 /** Grace period for a terminating session to reach a message boundary. */
 const TERMINATE_GRACE_MS = 2000;
 
 /** A running relay between two sockets. */
 export class Relay {
-  readonly #client: net.Socket;
-  readonly #upstream: net.Socket;
+  #client: net.Socket;
+  #upstream: net.Socket;
   readonly #log: Logger;
   readonly #upstreamLost: Buffer;
   readonly #tracker = new MessageTracker();
@@ -47,25 +48,23 @@ export class Relay {
    * relay took over; `toClient` is written to the client first (the login's last messages).
    */
   start(fromClient: Buffer, fromUpstream: Buffer): void {
-    const client = this.#client;
-    const upstream = this.#upstream;
-    client.on('data', (chunk: Buffer) => {
-      this.bytesToUpstream += chunk.length;
-      if (!upstream.write(chunk)) client.pause();
-    });
+    const client = readChunks(this.#client, (chunk) => this.#fromClient(chunk));
+    const upstream = readChunks(this.#upstream, (chunk) => this.#fromUpstream(chunk));
+    this.#client = client;
+    this.#upstream = upstream;
     upstream.on('drain', () => client.resume());
-    upstream.on('data', (chunk: Buffer) => this.#fromUpstream(chunk));
     client.on('drain', () => upstream.resume());
-
     client.on('close', () => this.#close('client closed'));
     upstream.on('close', () => this.#close('upstream closed'));
     client.on('error', (error) => this.#log.debug({ err: error.message }, 'client socket error'));
     upstream.on('error', (error) => this.#log.warn({ err: error.message }, 'upstream socket error'));
+    if (fromClient.length > 0) this.#fromClient(fromClient);
+    if (fromUpstream.length > 0) this.#fromUpstream(fromUpstream);
+  }
 
-    if (fromClient.length > 0) client.emit('data', fromClient);
-    if (fromUpstream.length > 0) upstream.emit('data', fromUpstream);
-    client.resume();
-    upstream.resume();
+  #fromClient(chunk: Buffer): void {
+    this.bytesToUpstream += chunk.length;
+    if (!this.#upstream.write(chunk)) this.#client.pause();
   }
 
   #fromUpstream(chunk: Buffer): void {

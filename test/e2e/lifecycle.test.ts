@@ -3,6 +3,7 @@ import t from 'tap';
 import { psql } from '../helpers/clients.ts';
 import { startTestPgward, TRUST_ALL } from '../helpers/pgward.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
+import { queryMessage, RawClient, startupPacket } from '../helpers/raw-client.ts';
 import { startTcpForwarder } from '../helpers/tcp-forwarder.ts';
 
 const upstream = await startTestPostgres(t);
@@ -210,4 +211,63 @@ t.test('every auth decision is logged with the rule that made it and the connect
     ['connection accepted', 'auth decision', 'session started', 'session ended'],
     'every line of the connection carries its id',
   );
+});
+
+/** Counts backend messages by type in a stream, keeping no payload (an independent reader for the test). */
+class MessageCounter {
+  readonly counts = new Map<string, number>();
+  #header = Buffer.alloc(0);
+  #remaining = 0;
+
+  feed(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.#remaining > 0) {
+        const step = Math.min(this.#remaining, chunk.length - i);
+        this.#remaining -= step;
+        i += step;
+        continue;
+      }
+      const take = Math.min(5 - this.#header.length, chunk.length - i);
+      this.#header = Buffer.concat([this.#header, chunk.subarray(i, i + take)]);
+      i += take;
+      if (this.#header.length === 5) {
+        const type = String.fromCharCode(this.#header[0] ?? 0);
+        this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
+        this.#remaining = this.#header.readInt32BE(1) - 4;
+        this.#header = Buffer.alloc(0);
+      }
+    }
+  }
+}
+
+t.test('a client that stops reading pushes back on the upstream instead of filling pgward', async (t) => {
+  const ward = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false });
+  const client = await RawClient.connect(ward.port);
+  client.send(
+    startupPacket(3, 0, { user: 'postgres', database: 'postgres', application_name: 'slow-reader' }),
+  );
+  await client.waitForMessage('readyForQuery');
+  const rows = 40_000;
+  const counter = new MessageCounter();
+  client.socket.removeAllListeners('data');
+  client.socket.on('data', (chunk: Buffer) => counter.feed(chunk));
+  client.socket.pause();
+  const rss = process.memoryUsage().rss;
+  client.send(queryMessage(`select repeat('x', 1000) from generate_series(1, ${rows})`));
+  const blocked = await eventually(async () => {
+    const { rows: activity } = await upstream.query(
+      "select wait_event from pg_stat_activity where application_name = 'slow-reader'",
+    );
+    return activity[0]?.wait_event === 'ClientWrite';
+  });
+  t.ok(blocked, 'the upstream backend waits on ClientWrite while the client does not read');
+  t.ok(process.memoryUsage().rss - rss < 32 * 1024 * 1024, 'pgward holds far less than the 40 MB result');
+  client.socket.resume();
+  t.ok(
+    await eventually(async () => counter.counts.get('Z') === 1, 20_000),
+    'the result completes once the client reads',
+  );
+  t.equal(counter.counts.get('D'), rows, 'every row arrived');
+  client.destroy();
 });
