@@ -2,7 +2,7 @@
  * `host:port` listen addresses as written in pgward.yaml (`127.0.0.1:6432`, `[::1]:6432`, `:6432`).
  */
 
-import { isIP } from 'node:net';
+import { type AddressInfo, isIP, type Server } from 'node:net';
 
 /** A host and port to bind. Port 0 asks the OS for a free port (tests). */
 export interface ListenAddress {
@@ -24,4 +24,16 @@ export function parseListenAddress(text: string): ListenAddress | string {
 /** Formats an address for messages and psql commands. */
 export function formatListenAddress(address: ListenAddress): string {
   return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+/** Binds a server (net or http) to an address; resolves with the address bound (port 0 resolved). */
+export async function bindServer(server: Server, address: ListenAddress): Promise<ListenAddress> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { host: address.host, port: (server.address() as AddressInfo).port };
 }

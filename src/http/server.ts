@@ -4,8 +4,7 @@
  */
 
 import http from 'node:http';
-import type net from 'node:net';
-import type { ListenAddress } from '../config/listen-address.ts';
+import { bindServer, formatListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import type { Runtime } from '../proxy/runtime.ts';
 
 function send(response: http.ServerResponse, status: number, type: string, body: string): void {
@@ -39,14 +38,7 @@ export async function startHttpServer(
       return send(response, 200, 'text/plain; version=0.0.4', runtime.metrics.render());
     return send(response, 404, 'text/plain', 'not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: address.host, port: address.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as net.AddressInfo;
-  runtime.log.info({ address: `${address.host}:${bound.port}` }, 'listening (http)');
-  return { server, address: { host: address.host, port: bound.port } };
+  const bound = await bindServer(server, address);
+  runtime.log.info({ address: formatListenAddress(bound) }, 'listening (http)');
+  return { server, address: bound };
 }

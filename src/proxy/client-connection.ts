@@ -4,7 +4,7 @@
  * to the relay. Knows nothing of the phase order.
  */
 
-import type net from 'node:net';
+import net from 'node:net';
 import tls from 'node:tls';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
@@ -16,6 +16,9 @@ import { POSTGRESQL_ALPN } from '../wire/limits.ts';
 export class ClientGone extends Error {
   override readonly name = 'ClientGone';
 }
+
+/** Stands in for a socket handed to the relay: already destroyed, so late calls do nothing. */
+const RELEASED = new net.Socket().destroy();
 
 /** A client socket before the relay starts. */
 export class ClientConnection {
@@ -176,10 +179,15 @@ export class ClientConnection {
     this.socket.destroy();
   }
 
-  /** Stops reading and gives the relay the socket and every unread byte. */
+  /**
+   * Stops reading and gives the relay the socket and every unread byte. The connection keeps no
+   * reference to the socket afterwards (an idle session should hold only what the relay needs).
+   */
   release(): { socket: net.Socket; pending: Buffer } {
     this.#detach();
-    this.socket.pause();
-    return { socket: this.socket, pending: this.#reader.takeRemaining() };
+    const socket = this.socket;
+    socket.pause();
+    this.socket = RELEASED;
+    return { socket, pending: this.#reader.takeRemaining() };
   }
 }

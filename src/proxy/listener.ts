@@ -4,7 +4,7 @@
  */
 
 import net from 'node:net';
-import { formatListenAddress, type ListenAddress } from '../config/listen-address.ts';
+import { bindServer, formatListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 import { encodeErrorResponse } from '../wire/backend.ts';
@@ -37,20 +37,10 @@ export class PgListener {
     for (const address of addresses) {
       const server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
       server.on('error', (error) => this.#runtime.log.error({ err: error }, 'listener error'));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: address.host, port: address.port }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const actual = server.address() as net.AddressInfo;
-      bound.push({ host: address.host, port: actual.port });
+      const actual = await bindServer(server, address);
+      bound.push(actual);
       this.#servers.push(server);
-      this.#runtime.log.info(
-        { address: formatListenAddress({ host: address.host, port: actual.port }) },
-        'listening (pg)',
-      );
+      this.#runtime.log.info({ address: formatListenAddress(actual) }, 'listening (pg)');
     }
     return bound;
   }

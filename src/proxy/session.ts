@@ -81,8 +81,12 @@ export class Session {
       this.#answerProtocolVersion(startup);
       const authenticated = await this.#authenticate(identity);
       clearTimeout(timer);
-      const upstream = await this.#loginUpstream(identity, authenticated, startup.parameters);
-      await this.#relayUntilClosed(upstream, startup);
+      // The login's result is handed straight to the relay: an idle session must not keep it.
+      const relay = this.#startRelay(
+        await this.#loginUpstream(identity, authenticated, startup.parameters),
+        startup,
+      );
+      await this.#relayUntilClosed(relay);
     } catch (error) {
       this.#handleFailure(error);
     } finally {
@@ -261,13 +265,15 @@ export class Session {
     }
   }
 
-  async #relayUntilClosed(upstream: UpstreamSession, startup: StartupMessage): Promise<void> {
+  /** Issues the client's cancel key, sends the end of the login, and starts relaying. */
+  #startRelay(upstream: UpstreamSession, startup: StartupMessage): { relay: Relay; cancelKey: number } {
     const config = this.#runtime.config.upstream;
     const keyLength = startup.requested.minor >= 2 ? CANCEL_KEY_LENGTH_3_2 : 4;
+    const { processId: upstreamPid, secretKey: upstreamKey } = upstream;
     const key = this.#runtime.cancelMap.issue(
       {
         cancel: () => {
-          sendUpstreamCancel(config, upstream.processId, upstream.secretKey).catch((error: unknown) =>
+          sendUpstreamCancel(config, upstreamPid, upstreamKey).catch((error: unknown) =>
             this.#log.warn({ err: (error as Error).message }, 'cancel forwarding failed'),
           );
         },
@@ -275,18 +281,26 @@ export class Session {
       keyLength,
     );
     const { socket, pending } = this.#conn.release();
-    for (const message of upstream.forward) socket.write(message);
-    socket.write(encodeBackendKeyData(key.processId, key.secretKey));
-    socket.write(upstream.readyForQuery);
+    socket.write(
+      Buffer.concat([
+        ...upstream.forward,
+        encodeBackendKeyData(key.processId, key.secretKey),
+        upstream.readyForQuery,
+      ]),
+    );
     const relay = new Relay(socket, upstream.socket, this.#log, encodeErrorResponse(UPSTREAM_LOST));
     this.#relay = relay;
     this.#runtime.metrics.sessionsActive++;
-    this.#log.info({ upstreamPid: upstream.processId }, 'session started');
+    this.#log.info({ upstreamPid }, 'session started');
     relay.start(pending, upstream.leftover);
+    return { relay, cancelKey: key.processId };
+  }
+
+  async #relayUntilClosed({ relay, cancelKey }: { relay: Relay; cancelKey: number }): Promise<void> {
     try {
       await relay.done;
     } finally {
-      this.#runtime.cancelMap.revoke(key.processId);
+      this.#runtime.cancelMap.revoke(cancelKey);
       this.#runtime.metrics.sessionsActive--;
       this.#log.info({ toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient }, 'session ended');
     }

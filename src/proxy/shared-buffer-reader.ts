@@ -38,7 +38,8 @@ export function readChunks(socket: net.Socket, onChunk: (chunk: Buffer) => void)
       callback: (length: number, buffer: Uint8Array) => onChunk(Buffer.from(buffer.subarray(0, length))),
     },
   } as net.SocketConstructorOpts);
-  // The old object still counts as a connection of its net.Server until it closes.
-  adopted.once('close', () => socket.destroy());
+  // Without its handle the old object closes nothing; destroying it now lets its net.Server stop
+  // counting it and lets it be collected (an idle session keeps only the two sockets it uses).
+  socket.destroy();
   return adopted;
 }

@@ -3,17 +3,14 @@ import path from 'node:path';
 import t from 'tap';
 import { python } from '../helpers/clients.ts';
 import { makeCopyPayload } from '../helpers/payload.ts';
-import { startTestPgward } from '../helpers/pgward.ts';
+import { PASSWORD_TLS_AND_PLAIN, startTestPgward } from '../helpers/pgward.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 
 const upstream = await startTestPostgres(t);
 const PASSWORD = 'client-secret-psycopg';
 const ward = await startTestPgward(t, {
   upstream,
-  hba: `rules:
-  - { name: tls, type: hostssl, address: 127.0.0.1/32, database: all, user: all, method: password }
-  - { name: plain, type: host, address: 127.0.0.1/32, database: all, user: all, method: password, allow_cleartext: true }
-`,
+  hba: PASSWORD_TLS_AND_PLAIN,
   users: { postgres: PASSWORD },
 });
 const base = `host=127.0.0.1 port=${ward.port} user=postgres dbname=postgres password=${PASSWORD}`;

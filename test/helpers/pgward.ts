@@ -125,3 +125,9 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
 export const TRUST_ALL = `rules:
   - { type: host, address: all, database: all, user: all, method: trust }
 `;
+
+/** Cleartext password over TLS (rule `tls`) and, explicitly allowed, without it (rule `plain`). */
+export const PASSWORD_TLS_AND_PLAIN = `rules:
+  - { name: tls, type: hostssl, address: 127.0.0.1/32, database: all, user: all, method: password }
+  - { name: plain, type: host, address: 127.0.0.1/32, database: all, user: all, method: password, allow_cleartext: true }
+`;

@@ -32,14 +32,24 @@ export function requestPacket(code: number, extra: Buffer = Buffer.alloc(0)): Bu
   return out;
 }
 
-/** A PasswordMessage. */
-export function passwordMessage(password: string): Buffer {
-  const body = Buffer.from(`${password}\0`);
+/** A typed frontend message whose body is one null-terminated string. */
+function stringMessage(type: 'p' | 'Q', text: string): Buffer {
+  const body = Buffer.from(`${text}\0`);
   const out = Buffer.alloc(5 + body.length);
-  out.write('p', 0);
+  out.write(type, 0);
   out.writeInt32BE(4 + body.length, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** A PasswordMessage. */
+export function passwordMessage(password: string): Buffer {
+  return stringMessage('p', password);
+}
+
+/** A simple-protocol Query message. */
+export function queryMessage(sql: string): Buffer {
+  return stringMessage('Q', sql);
 }
 
 /** A raw connection. */
@@ -112,14 +122,4 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-/** A simple-protocol Query message. */
-export function queryMessage(sql: string): Buffer {
-  const body = Buffer.from(`${sql}\0`);
-  const out = Buffer.alloc(5 + body.length);
-  out.write('Q', 0);
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
 }
