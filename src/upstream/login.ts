@@ -11,6 +11,7 @@ import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { UpstreamConfig } from '../config/pgward-config.ts';
 import { PgError } from '../errors/pg-error.ts';
+import { SqlState } from '../errors/sqlstate.ts';
 import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
 import { type UpstreamSocket, upstreamFailure } from './connect.ts';
 import { SCRAM_SHA_256, ScramClient } from './scram-client.ts';
@@ -35,7 +36,7 @@ export interface UpstreamSession {
 export class UpstreamRejection extends PgError {
   readonly raw: Buffer;
   constructor(error: DatabaseError, raw: Buffer) {
-    super(error.code ?? 'XX000', error.message, { detail: error.detail, hint: error.hint });
+    super(error.code ?? SqlState.InternalError, error.message, { detail: error.detail, hint: error.hint });
     this.raw = raw;
   }
 }
