@@ -26,11 +26,6 @@ export class PgListener {
     this.#runtime = runtime;
   }
 
-  /** Number of client connections open now (any phase). */
-  get clientCount(): number {
-    return this.#sessions.size;
-  }
-
   /** Binds every address; resolves with the addresses actually bound (port 0 resolved). */
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];

@@ -57,9 +57,9 @@ function frameBytes(frame: TypedMessage): Buffer {
   return Buffer.concat([header, frame.body]);
 }
 
-function decode(raw: Buffer): BackendMessage {
+function decode(parser: Parser, raw: Buffer): BackendMessage {
   let decoded: BackendMessage | undefined;
-  new Parser().parse(raw, (message) => {
+  parser.parse(raw, (message) => {
     decoded = message;
   });
   if (!decoded) throw new Error('undecodable upstream message');
@@ -77,6 +77,8 @@ export function loginUpstream(
   request: LoginRequest,
 ): Promise<UpstreamSession> {
   const reader = new FrameReader(MAX_LOGIN_MESSAGE_LENGTH);
+  // Frames arrive whole, so one parser serves the whole login.
+  const parser = new Parser();
   const forward: Buffer[] = [];
   let processId = 0;
   let secretKey = Buffer.alloc(0);
@@ -94,7 +96,7 @@ export function loginUpstream(
 
   const handle = async (frame: TypedMessage): Promise<UpstreamSession | null> => {
     const raw = frameBytes(frame);
-    const message = decode(raw);
+    const message = decode(parser, raw);
     switch (message.name) {
       case 'authenticationOk':
         return null;

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import t from 'tap';
-import { makeCopyPayload, sha256 } from '../helpers/payload.ts';
+import { makeCopyPayload, sha256OfStream } from '../helpers/payload.ts';
 import { PASSWORD_TLS_AND_PLAIN, startTestPgward } from '../helpers/pgward.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 
@@ -51,17 +51,7 @@ t.test('COPY in and out of 10 MB through postgres.js streams', async (t) => {
   t.equal(count?.n, payload.rows);
   const readable =
     await sql`copy (select * from copy_pjs order by id) to stdout with (format csv)`.readable();
-  const chunks: Buffer[] = [];
-  await pipeline(
-    readable,
-    new Writable({
-      write(chunk, _encoding, done) {
-        chunks.push(chunk);
-        done();
-      },
-    }),
-  );
-  t.equal(sha256(Buffer.concat(chunks)), payload.sha256, '10 MB came back byte for byte');
+  t.equal(await sha256OfStream(readable), payload.sha256, '10 MB came back byte for byte');
 });
 
 t.test('postgres.js prepared statements live in the upstream session', async (t) => {
