@@ -1,46 +1,48 @@
 /**
- * `npm run bench`: pgbench select-only at -c 1, 8, 32 against direct PostgreSQL, pgward and PgBouncer
- * (session mode) in one run, printing TPS and each ratio to direct; then pgward's (and PgBouncer's)
- * RSS per idle client with 1000 clients connected. Not a test: it measures and prints.
+ * `npm run bench`: pgbench select-only at -c 1, 8 and 32 against direct PostgreSQL, pgward and
+ * PgBouncer (session mode) side by side in one run, printing steady-state TPS, each ratio to direct and
+ * the CPU each proxy spends per transaction; then RSS per idle client for pgward and PgBouncer.
+ * Not a test: it measures and prints.
  *
- * Environment: BENCH_SECONDS (per pgbench run, default 10), BENCH_IDLE_CLIENTS (default 1000).
+ * Each round runs every column once per client count, in a rotating order so that drift on the machine
+ * does not favour one column; the table shows medians over the rounds.
+ *
+ * Environment: BENCH_SECONDS (per pgbench run, default 10), BENCH_WARMUP (seconds dropped from each run,
+ * default 3), BENCH_ROUNDS (default 3), BENCH_IDLE_CLIENTS (default 1000).
  */
 
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
 import { findFreePort } from '../src/embedded/free-port.ts';
+import { type IdleMemory, measureIdleMemory } from './idle-memory.ts';
+import { median, PGBENCH, type RunResult, run, runPgbench } from './pgbench.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IDLE_CLIENTS = Number(process.env.BENCH_IDLE_CLIENTS ?? 1000);
 const CLIENT_COUNTS = [1, 8, 32];
-const PGBENCH = ['/usr/lib/postgresql/15/bin/pgbench', '/usr/bin/pgbench'].find((p) => existsSync(p));
 const PGBOUNCER = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PGWARD_BIN = fileURLToPath(new URL('../bin/pgward', import.meta.url));
+const PASSWORD = 'bench-password';
+/** RSS per idle client the issue sets as pgward's target. */
+const IDLE_TARGET_BYTES = 16 * 1024;
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${stderr || error.message}`));
-        else resolve(stdout);
-      },
-    );
-  });
+interface Column {
+  name: 'direct' | 'pgward' | 'PgBouncer';
+  port: number;
+  pid?: number;
 }
 
 async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const net = await import('node:net');
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host: '127.0.0.1', port }, () => {
@@ -55,79 +57,139 @@ async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-async function rssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  return kb * 1024;
-}
-
-async function pgbenchTps(port: number, clients: number, password: string): Promise<number> {
-  if (!PGBENCH) throw new Error('no pgbench');
-  const out = await run(
-    PGBENCH,
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-U',
-      'postgres',
-      '-n',
-      '-S',
-      '-c',
-      String(clients),
-      '-j',
-      String(Math.min(clients, 2)),
-      '-T',
-      String(SECONDS),
-      'postgres',
-    ],
-    { PGPASSWORD: password },
-  );
-  const tps =
-    /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(out);
-  if (!tps?.[1]) throw new Error(`no tps in pgbench output:\n${out}`);
-  return Number(tps[1]);
-}
-
-async function openIdleClients(port: number, count: number, password: string): Promise<pg.Client[]> {
-  const clients: pg.Client[] = [];
-  for (let i = 0; i < count; i += 50) {
-    const batch = Array.from({ length: Math.min(50, count - i) }, async () => {
-      const client = new pg.Client({
-        host: '127.0.0.1',
-        port,
-        user: 'postgres',
-        password,
-        database: 'postgres',
-      });
-      client.on('error', () => {});
-      await client.connect();
-      return client;
-    });
-    clients.push(...(await Promise.all(batch)));
-  }
-  return clients;
-}
-
-async function idleBytesPerClient(pid: number, port: number, password: string): Promise<number> {
-  const warm = await openIdleClients(port, 20, password);
-  await Promise.all(warm.map((c) => c.end()));
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const before = await rssOf(pid);
-  const clients = await openIdleClients(port, IDLE_CLIENTS, password);
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-  const after = await rssOf(pid);
-  await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  return (after - before) / IDLE_CLIENTS;
-}
-
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve();
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
+}
+
+/** pgward in its own process, started the way an operator starts it (bin/pgward with its flags). */
+async function startPgwardProcess(
+  work: string,
+  upstreamPort: number,
+): Promise<{ child: ChildProcess; port: number }> {
+  const port = await findFreePort();
+  await writeFile(
+    path.join(work, 'hba.yaml'),
+    'rules:\n  - { type: host, address: 127.0.0.1/32, database: all, user: all, method: trust }\n',
+  );
+  await writeFile(
+    path.join(work, 'pgward.yaml'),
+    [
+      `listen: { pg: "127.0.0.1:${port}" }`,
+      `upstream: { host: 127.0.0.1, port: ${upstreamPort}, tls: { mode: disable }, login: { password: ${PASSWORD} } }`,
+      `limits: { max_clients: ${2 * IDLE_CLIENTS + 100} }`,
+      'log: { level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(PGWARD_BIN, ['start', '--config', path.join(work, 'pgward.yaml')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitForPort(port);
+  return { child, port };
+}
+
+/** PgBouncer 1.18 in session mode, trust on the client side like pgward's rule; null if it cannot start. */
+async function startPgBouncer(
+  work: string,
+  upstreamPort: number,
+): Promise<{ child: ChildProcess; port: number } | null> {
+  if (!PGBOUNCER) {
+    console.log('PgBouncer not found (apt-get install -y pgbouncer); its column is skipped.');
+    return null;
+  }
+  const port = await findFreePort();
+  const limit = 2 * IDLE_CLIENTS + 100;
+  const ini = path.join(work, 'pgbouncer.ini');
+  await writeFile(path.join(work, 'userlist.txt'), `"postgres" "${PASSWORD}"\n`);
+  await writeFile(
+    ini,
+    [
+      '[databases]',
+      `postgres = host=127.0.0.1 port=${upstreamPort} dbname=postgres`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${path.join(work, 'userlist.txt')}`,
+      'pool_mode = session',
+      `max_client_conn = ${limit}`,
+      `default_pool_size = ${limit}`,
+      `max_db_connections = ${limit}`,
+      'logfile =',
+      'log_connections = 0',
+      'log_disconnections = 0',
+      `pidfile = ${path.join(work, 'pgbouncer.pid')}`,
+      '',
+    ].join('\n'),
+  );
+  // PgBouncer refuses to run as root: run it as the owner of the data directory (embedded-postgres's user).
+  const owner = await stat(path.join(work, 'data'));
+  for (const file of ['pgbouncer.ini', 'userlist.txt'])
+    await chown(path.join(work, file), owner.uid, owner.gid);
+  await chown(work, owner.uid, 0);
+  const asUser = process.getuid?.() === 0 ? ['-u', 'postgres'] : [];
+  const child = spawn(PGBOUNCER, [...asUser, ini], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await waitForPort(port, 5000);
+    return { child, port };
+  } catch {
+    console.log('PgBouncer could not start; its column is skipped.');
+    await stop(child);
+    return null;
+  }
+}
+
+function formatTps(result: number, direct: number): string {
+  return `${result.toFixed(0).padStart(6)} (${(result / direct).toFixed(3)})`;
+}
+
+function formatCpu(results: RunResult[]): string {
+  return `${median(results.map((r) => r.userMicros)).toFixed(1)} + ${median(results.map((r) => r.systemMicros)).toFixed(1)}`;
+}
+
+/** Runs every column ROUNDS times at one client count and prints the medians. */
+async function benchClientCount(columns: Column[], clients: number): Promise<boolean> {
+  const results = new Map<Column['name'], RunResult[]>(columns.map((c) => [c.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[(i + round) % columns.length] as Column;
+      const result = await runPgbench({
+        port: column.port,
+        clients,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP,
+        password: PASSWORD,
+        ...(column.pid === undefined ? {} : { watchPid: column.pid }),
+      });
+      results.get(column.name)?.push(result);
+    }
+  }
+  const tps = (name: Column['name']) => median((results.get(name) ?? []).map((r) => r.tps));
+  const direct = tps('direct');
+  const ward = tps('pgward');
+  const bouncer = results.has('PgBouncer') ? tps('PgBouncer') : null;
+  const ok = bouncer === null || ward / direct >= bouncer / direct;
+  console.log(
+    [
+      String(clients).padStart(7),
+      direct.toFixed(0).padStart(10),
+      formatTps(ward, direct).padStart(16),
+      (bouncer === null ? 'skipped' : formatTps(bouncer, direct)).padStart(16),
+      (ok ? 'yes' : 'NO').padStart(6),
+      formatCpu(results.get('pgward') ?? []).padStart(14),
+      (bouncer === null ? '' : formatCpu(results.get('PgBouncer') ?? [])).padStart(14),
+    ].join(' | '),
+  );
+  return ok;
+}
+
+function formatIdle(memory: IdleMemory): string {
+  return `first ${IDLE_CLIENTS}: ${memory.first.toFixed(0)} bytes/client, next ${IDLE_CLIENTS}: ${memory.next.toFixed(0)} bytes/client`;
 }
 
 async function main(): Promise<void> {
@@ -139,13 +201,11 @@ async function main(): Promise<void> {
   }
   const work = await mkdtemp(path.join(os.tmpdir(), 'pgward-bench-'));
   await chmod(work, 0o755);
-  const password = 'bench-password';
-  const log = pino({ level: 'warn' });
   const upstream = await startEmbeddedPostgres({
     dataDir: path.join(work, 'data'),
-    password,
-    log,
-    maxConnections: IDLE_CLIENTS + 200,
+    password: PASSWORD,
+    log: pino({ level: 'warn' }),
+    maxConnections: 2 * IDLE_CLIENTS + 200,
     settings: { shared_buffers: '128MB' },
   });
   const children: ChildProcess[] = [];
@@ -154,113 +214,50 @@ async function main(): Promise<void> {
       PGBENCH,
       ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(upstream.port), '-U', 'postgres', 'postgres'],
       {
-        PGPASSWORD: password,
+        PGPASSWORD: PASSWORD,
       },
     );
+    const pgward = await startPgwardProcess(work, upstream.port);
+    children.push(pgward.child);
+    const bouncer = await startPgBouncer(work, upstream.port);
+    if (bouncer) children.push(bouncer.child);
+    const columns: Column[] = [
+      { name: 'direct', port: upstream.port },
+      { name: 'pgward', port: pgward.port, ...(pgward.child.pid ? { pid: pgward.child.pid } : {}) },
+      ...(bouncer
+        ? [
+            {
+              name: 'PgBouncer' as const,
+              port: bouncer.port,
+              ...(bouncer.child.pid ? { pid: bouncer.child.pid } : {}),
+            },
+          ]
+        : []),
+    ];
 
-    // pgward, in its own process as it runs in production.
-    const pgwardPort = await findFreePort();
-    await writeFile(
-      path.join(work, 'hba.yaml'),
-      'rules:\n  - { type: host, address: 127.0.0.1/32, database: all, user: all, method: trust }\n',
-    );
-    await writeFile(
-      path.join(work, 'pgward.yaml'),
-      `listen: { pg: "127.0.0.1:${pgwardPort}" }\nupstream:\n  host: 127.0.0.1\n  port: ${upstream.port}\n  tls: { mode: disable }\n  login: { password: ${password} }\nlimits: { max_clients: ${IDLE_CLIENTS + 100} }\nlog: { level: warn }\n`,
-    );
-    const pgward = spawn(
-      process.execPath,
-      [path.join(ROOT, 'bin/pgward'), 'start', '--config', path.join(work, 'pgward.yaml')],
-      {
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
-    children.push(pgward);
-    await waitForPort(pgwardPort);
-
-    // PgBouncer 1.18 in session mode, trust on the client side like pgward's rule above.
-    let bouncerPort: number | null = null;
-    let bouncer: ChildProcess | null = null;
-    if (PGBOUNCER) {
-      bouncerPort = await findFreePort();
-      const ini = path.join(work, 'pgbouncer.ini');
-      await writeFile(path.join(work, 'userlist.txt'), `"postgres" "${password}"\n`);
-      await writeFile(
-        ini,
-        [
-          '[databases]',
-          `postgres = host=127.0.0.1 port=${upstream.port} dbname=postgres`,
-          '[pgbouncer]',
-          'listen_addr = 127.0.0.1',
-          `listen_port = ${bouncerPort}`,
-          'unix_socket_dir =',
-          'auth_type = trust',
-          `auth_file = ${path.join(work, 'userlist.txt')}`,
-          'pool_mode = session',
-          `max_client_conn = ${IDLE_CLIENTS + 100}`,
-          `default_pool_size = ${IDLE_CLIENTS + 100}`,
-          `max_db_connections = ${IDLE_CLIENTS + 100}`,
-          'logfile =',
-          'log_connections = 0',
-          'log_disconnections = 0',
-          `pidfile = ${path.join(work, 'pgbouncer.pid')}`,
-          '',
-        ].join('\n'),
-      );
-      const postgresUser = process.getuid?.() === 0 ? ['-u', 'postgres'] : [];
-      for (const file of ['pgbouncer.ini', 'userlist.txt']) {
-        const owner = await import('node:fs/promises').then((fs) => fs.stat(path.join(work, 'data')));
-        await chown(path.join(work, file), owner.uid, owner.gid);
-      }
-      await chown(
-        work,
-        (await import('node:fs/promises').then((fs) => fs.stat(path.join(work, 'data')))).uid,
-        0,
-      );
-      bouncer = spawn(PGBOUNCER, [...postgresUser, ini], { stdio: ['ignore', 'ignore', 'pipe'] });
-      children.push(bouncer);
-      try {
-        await waitForPort(bouncerPort, 5000);
-      } catch {
-        console.log('PgBouncer could not start; its column is skipped.');
-        bouncerPort = null;
-      }
-    } else {
-      console.log('PgBouncer not found (apt-get install -y pgbouncer); its column is skipped.');
-    }
-
-    console.log(`\npgbench -S (select-only), ${SECONDS} s per run, scale 1, ${os.cpus().length} cores`);
-    console.log('clients | direct TPS | pgward TPS (ratio) | PgBouncer TPS (ratio) | pgward ≥ PgBouncer');
-    const verdicts: boolean[] = [];
-    for (const clients of CLIENT_COUNTS) {
-      const direct = await pgbenchTps(upstream.port, clients, password);
-      const ward = await pgbenchTps(pgwardPort, clients, password);
-      const bounced = bouncerPort === null ? null : await pgbenchTps(bouncerPort, clients, password);
-      const wardRatio = ward / direct;
-      const bounceRatio = bounced === null ? null : bounced / direct;
-      const ok = bounceRatio === null || wardRatio >= bounceRatio;
-      verdicts.push(ok);
-      console.log(
-        `${String(clients).padStart(7)} | ${direct.toFixed(0).padStart(10)} | ${ward.toFixed(0).padStart(10)} (${wardRatio.toFixed(3)}) | ${
-          bounced === null
-            ? '      skipped'
-            : `${bounced.toFixed(0).padStart(10)} (${(bounceRatio ?? 0).toFixed(3)})`
-        } | ${ok ? 'yes' : 'NO'}`,
-      );
-    }
-
-    const pgwardPid = pgward.pid ?? 0;
-    const perClient = await idleBytesPerClient(pgwardPid, pgwardPort, password);
-    console.log(`\nidle clients: ${IDLE_CLIENTS}`);
     console.log(
-      `pgward RSS per idle client: ${perClient.toFixed(0)} bytes (target ≤ 16384: ${perClient <= 16384 ? 'met' : 'NOT met'})`,
+      `\npgbench -S (select-only), scale 1, ${os.cpus().length} cores: median of ${ROUNDS} rounds of ${SECONDS} s, ` +
+        `steady-state TPS (first ${WARMUP} s of each run dropped)`,
     );
-    if (bouncer?.pid && bouncerPort !== null) {
-      const bouncerPerClient = await idleBytesPerClient(bouncer.pid, bouncerPort, password);
-      console.log(`PgBouncer RSS per idle client: ${bouncerPerClient.toFixed(0)} bytes`);
+    console.log(
+      'clients | direct TPS |  pgward (ratio) | PgBouncer (ratio) | ≥ PgB? | pgward µs/tx | PgB µs/tx (user + sys)',
+    );
+    const verdicts: boolean[] = [];
+    for (const clients of CLIENT_COUNTS) verdicts.push(await benchClientCount(columns, clients));
+
+    console.log(`\nRSS per idle client (${IDLE_CLIENTS} idle clients, then ${IDLE_CLIENTS} more):`);
+    const ward = await measureIdleMemory(pgward.child.pid ?? 0, pgward.port, IDLE_CLIENTS, PASSWORD);
+    console.log(`  pgward:    ${formatIdle(ward)}`);
+    if (bouncer?.child.pid) {
+      console.log(
+        `  PgBouncer: ${formatIdle(await measureIdleMemory(bouncer.child.pid, bouncer.port, IDLE_CLIENTS, PASSWORD))}`,
+      );
     }
     console.log(
       `\nTPS target (pgward ratio ≥ PgBouncer ratio at every client count): ${verdicts.every(Boolean) ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `Memory target (≤ ${IDLE_TARGET_BYTES} bytes per idle client, first ${IDLE_CLIENTS}): ${ward.first <= IDLE_TARGET_BYTES ? 'met' : 'NOT met'}`,
     );
   } finally {
     for (const child of children) await stop(child);

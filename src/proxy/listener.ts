@@ -15,6 +15,15 @@ const TOO_MANY_CLIENTS = encodeErrorResponse(
   new PgError(SqlState.TooManyConnections, 'sorry, too many clients already'),
 );
 
+/**
+ * Sends 53300 and closes. A function of its own so that no closure in `#accept` captures the socket:
+ * the session's `.finally` callback keeps that function's context alive for the whole session.
+ */
+function refuse(socket: net.Socket): void {
+  socket.end(TOO_MANY_CLIENTS);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
 /** The PostgreSQL-protocol front door. */
 export class PgListener {
   readonly #runtime: Runtime;
@@ -45,8 +54,7 @@ export class PgListener {
     socket.on('error', () => {});
     if (this.#closing || this.#sessions.size >= this.#runtime.config.limits.maxClients) {
       metrics.connectionsRefused++;
-      socket.end(TOO_MANY_CLIENTS);
-      setTimeout(() => socket.destroy(), 1000).unref();
+      refuse(socket);
       return;
     }
     metrics.connectionsAccepted++;

@@ -42,9 +42,9 @@ const ADMIN_SHUTDOWN = new PgError(
   SqlState.AdminShutdown,
   'terminating connection due to administrator command',
 );
-const UPSTREAM_LOST = new PgError(
-  SqlState.ConnectionFailure,
-  'upstream server closed the connection unexpectedly',
+/** Encoded once: every relay keeps it, and a per-session copy would pin a pooled 8 KiB slab each. */
+const UPSTREAM_LOST = encodeErrorResponse(
+  new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'),
 );
 const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authentication due to timeout');
 
@@ -72,23 +72,32 @@ export class Session {
 
   /** Runs the connection to its end; never rejects. */
   async run(): Promise<void> {
+    const running = await this.#establish();
+    if (!running) return;
+    // Only the relay is in scope while the session idles: the startup packet, the identity and the
+    // login's messages were locals of #establish and are gone.
+    await running.relay.done;
+    this.#endSession(running);
+  }
+
+  /** Every phase before the relay; returns the running relay, or null once the connection ended. */
+  async #establish(): Promise<{ relay: Relay; cancelKey: number } | null> {
     const timer = setTimeout(() => this.#abort(AUTH_TIMEOUT), this.#runtime.config.limits.authTimeoutMs);
     this.#log.debug({ peer: this.#peer, port: this.#conn.socket.remotePort }, 'connection accepted');
     try {
       const startup = await this.#negotiate();
-      if (!startup) return;
+      if (!startup) return null;
       const identity = readStartupIdentity(startup);
       this.#answerProtocolVersion(startup);
       const authenticated = await this.#authenticate(identity);
       clearTimeout(timer);
-      // The login's result is handed straight to the relay: an idle session must not keep it.
-      const relay = this.#startRelay(
+      return this.#startRelay(
         await this.#loginUpstream(identity, authenticated, startup.parameters),
         startup,
       );
-      await this.#relayUntilClosed(relay);
     } catch (error) {
       this.#handleFailure(error);
+      return null;
     } finally {
       clearTimeout(timer);
     }
@@ -288,7 +297,7 @@ export class Session {
         upstream.readyForQuery,
       ]),
     );
-    const relay = new Relay(socket, upstream.socket, this.#log, encodeErrorResponse(UPSTREAM_LOST));
+    const relay = new Relay(socket, upstream.socket, this.#log, UPSTREAM_LOST);
     this.#relay = relay;
     this.#runtime.metrics.sessionsActive++;
     this.#log.info({ upstreamPid }, 'session started');
@@ -296,14 +305,10 @@ export class Session {
     return { relay, cancelKey: key.processId };
   }
 
-  async #relayUntilClosed({ relay, cancelKey }: { relay: Relay; cancelKey: number }): Promise<void> {
-    try {
-      await relay.done;
-    } finally {
-      this.#runtime.cancelMap.revoke(cancelKey);
-      this.#runtime.metrics.sessionsActive--;
-      this.#log.info({ toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient }, 'session ended');
-    }
+  #endSession({ relay, cancelKey }: { relay: Relay; cancelKey: number }): void {
+    this.#runtime.cancelMap.revoke(cancelKey);
+    this.#runtime.metrics.sessionsActive--;
+    this.#log.info({ toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient }, 'session ended');
   }
 
   #handleFailure(error: unknown): void {

@@ -141,7 +141,10 @@ export function loginUpstream(
         return null;
       case 'backendKeyData':
         processId = frame.body.readUInt32BE(0);
-        secretKey = Buffer.from(frame.body.subarray(4));
+        // Buffer.alloc is never pooled: the key lives as long as the session, and a pooled slice would
+        // keep a whole 8 KiB pool slab alive with it.
+        secretKey = Buffer.alloc(frame.body.length - 4);
+        frame.body.copy(secretKey, 0, 4);
         return null;
       case 'readyForQuery':
         return {

@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, type StdioOptions, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { psql, spawnPsql } from '../helpers/clients.ts';
@@ -12,6 +13,16 @@ const root = await mkdtemp(path.join(os.tmpdir(), 'pgward-state-'));
 await chmod(root, 0o755);
 const stateDir = path.join(root, '.pgward');
 t.teardown(() => rm(path.dirname(stateDir), { recursive: true, force: true }));
+
+/**
+ * Executes bin/pgward as a user would (its shebang picks node and the V8 flags). tap adds its loaders
+ * to node children through NODE_OPTIONS, so a shell drops that first.
+ */
+function runBin(args: string[], stdio: StdioOptions): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$@"', 'sh', ...args], {
+    stdio,
+  }) as ChildProcessByStdio<null, Readable, Readable>;
+}
 
 interface Started {
   stop(signal: NodeJS.Signals): Promise<number | null>;
@@ -24,12 +35,7 @@ async function start(
   args = [BIN, 'start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'],
   ready = 'Stop with Ctrl-C.',
 ): Promise<Started> {
-  // As a user would run it: tap adds its loaders to every node child it sees spawned, so the node
-  // binary is named through the environment of a shell, where tap does not look.
-  const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$PGWARD_TEST_NODE" "$@"', 'sh', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PGWARD_TEST_NODE: process.execPath },
-  });
+  const child = runBin(args, ['ignore', 'pipe', 'pipe']);
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;
@@ -172,13 +178,7 @@ t.test('a broken config file stops pgward start with file:line:column', async (t
   const bad = path.join(root, 'bad.yaml');
   await writeFile(bad, 'upstream:\n  host: db\n  prot: 5432\n');
   const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(
-      '/bin/sh',
-      ['-c', 'unset NODE_OPTIONS; exec "$PGWARD_TEST_NODE" "$@"', 'sh', BIN, 'start', '--config', bad],
-      {
-        env: { ...process.env, PGWARD_TEST_NODE: process.execPath },
-      },
-    );
+    const child = runBin([BIN, 'start', '--config', bad], ['ignore', 'pipe', 'pipe']);
     let output = '';
     child.stderr.on('data', (d) => {
       output += d;
