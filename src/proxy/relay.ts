@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { MessageTracker } from '../wire/message-tracker.ts';
-import { readChunks } from './shared-buffer-reader.ts';
+import { RelaySocket } from './relay-socket.ts';
 
 /** Grace period for a terminating session to reach a message boundary. */
 const TERMINATE_GRACE_MS = 2000;
@@ -16,6 +16,9 @@ const TERMINATE_GRACE_MS = 2000;
 export class Relay {
   #client: net.Socket;
   #upstream: net.Socket;
+  /** The writing side of each socket, set by start(). */
+  #toClient: RelaySocket | null = null;
+  #toUpstream: RelaySocket | null = null;
   readonly #log: Logger;
   readonly #upstreamLost: Buffer;
   readonly #tracker = new MessageTracker();
@@ -45,11 +48,15 @@ export class Relay {
 
   /**
    * Starts relaying. `fromClient` and `fromUpstream` are bytes already read from each side before the
-   * relay took over; `toClient` is written to the client first (the login's last messages).
+   * relay took over.
    */
   start(fromClient: Buffer, fromUpstream: Buffer): void {
-    const client = readChunks(this.#client, (chunk) => this.#fromClient(chunk));
-    const upstream = readChunks(this.#upstream, (chunk) => this.#fromUpstream(chunk));
+    const toClient = new RelaySocket(this.#client, (chunk) => this.#fromClient(chunk));
+    const toUpstream = new RelaySocket(this.#upstream, (chunk) => this.#fromUpstream(chunk));
+    this.#toClient = toClient;
+    this.#toUpstream = toUpstream;
+    const client = toClient.socket;
+    const upstream = toUpstream.socket;
     this.#client = client;
     this.#upstream = upstream;
     upstream.on('drain', () => client.resume());
@@ -62,20 +69,22 @@ export class Relay {
     if (fromUpstream.length > 0) this.#fromUpstream(fromUpstream);
   }
 
+  /** `chunk` may be a view of the shared read buffer: it is written or copied before returning. */
   #fromClient(chunk: Buffer): void {
     this.bytesToUpstream += chunk.length;
-    if (!this.#upstream.write(chunk)) this.#client.pause();
+    if (!this.#toUpstream?.write(chunk)) this.#client.pause();
   }
 
+  /** `chunk` may be a view of the shared read buffer: it is written or copied before returning. */
   #fromUpstream(chunk: Buffer): void {
     this.bytesToClient += chunk.length;
     const boundary = this.#tracker.feed(chunk);
     if (this.#closing !== null && boundary >= 0) {
-      this.#client.write(chunk.subarray(0, boundary));
+      this.#toClient?.write(chunk.subarray(0, boundary));
       this.#endWith(this.#closing);
       return;
     }
-    if (!this.#client.write(chunk)) this.#upstream.pause();
+    if (!this.#toClient?.write(chunk)) this.#upstream.pause();
   }
 
   #endWith(message: Buffer | null): void {
