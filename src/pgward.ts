@@ -1,14 +1,20 @@
 /**
  * Assembles a running pgward from a configuration: loads HBA and users, builds the TLS context, starts
- * the pg and HTTP listeners, and stops them again. Used by the CLI and by the tests.
+ * the pg and HTTP listeners, reloads what can change live (SIGHUP, file watch), and stops again. Used
+ * by the CLI and by the tests.
  */
 
 import type http from 'node:http';
+import os from 'node:os';
 import type { DestinationStream } from 'pino';
-import type { ListenAddress } from './config/listen-address.ts';
-import type { PgwardConfig } from './config/pgward-config.ts';
-import { EMPTY_USER_DIRECTORY, loadUsersFile } from './credentials/users-file.ts';
-import { loadHbaFile } from './hba/parse.ts';
+import { IMPLEMENTED_FEATURES } from './auth/registry.ts';
+import { formatListenAddress, type ListenAddress } from './config/listen-address.ts';
+import { loadPgwardConfig, type PgwardConfig } from './config/pgward-config.ts';
+import { type FileWatch, watchFiles } from './config/watch.ts';
+import { EMPTY_USER_DIRECTORY, loadUsersFile, type UserDirectory } from './credentials/users-file.ts';
+import { ConfigError } from './errors/config-error.ts';
+import { serverInterfacesFrom } from './hba/address.ts';
+import { type HbaTable, loadHbaFile } from './hba/parse.ts';
 import { startHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -22,53 +28,155 @@ export interface Pgward {
   runtime: Runtime;
   /** The pg addresses bound (port 0 resolved). */
   pgAddresses: ListenAddress[];
+  /** The Unix socket path, when one is configured. */
+  unixSocket: string | null;
   httpAddress: ListenAddress | null;
   log: Logger;
+  /**
+   * Re-reads pgward.yaml (when there is one), the HBA and users files and the TLS files. A file with an
+   * error changes nothing; resolves true when the new configuration is in force.
+   */
+  reload(reason: string): boolean;
   /** Ends every session with 57P01 and stops listening. */
   close(): Promise<void>;
 }
 
-/** Options for tests: where log lines go. */
+/** Options for the CLI and tests. */
 export interface StartOptions {
+  /** Where log lines go (tests read them back). */
   logDestination?: DestinationStream;
+  /** Reload when a configuration file changes. */
+  watch?: boolean;
+}
+
+/** The parts of the runtime a reload replaces. */
+type LiveParts = Pick<Runtime, 'hba' | 'users' | 'tls' | 'serverInterfaces'>;
+
+/** Loads every file a configuration names; throws ConfigError listing the problems of all of them. */
+export function loadLiveParts(config: PgwardConfig): LiveParts {
+  const problems: ConfigError[] = [];
+  const attempt = <T>(load: () => T): T | undefined => {
+    try {
+      return load();
+    } catch (error) {
+      if (error instanceof ConfigError) problems.push(error);
+      else throw error;
+      return undefined;
+    }
+  };
+  const hba = attempt(() => loadHbaFile(config.hbaFile, { features: IMPLEMENTED_FEATURES }));
+  const users = attempt<UserDirectory>(() =>
+    config.usersFile === undefined ? EMPTY_USER_DIRECTORY : loadUsersFile(config.usersFile),
+  );
+  const tls = attempt(() => (config.listen.tls === null ? null : new ServerTlsContext(config.listen.tls)));
+  if (problems.length > 0 || !hba || !users || tls === undefined) {
+    throw new ConfigError(problems.flatMap((error) => error.problems));
+  }
+  return { hba, users, tls, serverInterfaces: serverInterfacesFrom(os.networkInterfaces()) };
+}
+
+/** The files whose changes trigger a reload. */
+function watchedFiles(config: PgwardConfig): string[] {
+  const tls = config.listen.tls;
+  return [
+    ...(config.file ? [config.file] : []),
+    config.hbaFile,
+    ...(config.usersFile ? [config.usersFile] : []),
+    ...(tls ? [tls.certFile, tls.keyFile, ...(tls.caFile ? [tls.caFile] : [])] : []),
+  ];
+}
+
+function logHbaWarnings(log: Logger, hba: HbaTable): void {
+  for (const warning of hba.warnings) log.warn({ file: hba.file }, warning);
 }
 
 /** Loads the rule and user files and starts the listeners. Throws ConfigError on a bad file. */
 export async function startPgward(config: PgwardConfig, options: StartOptions = {}): Promise<Pgward> {
   const log = createLogger(config.log.level, options.logDestination);
-  const hba = loadHbaFile(config.hbaFile);
-  for (const warning of hba.warnings) log.warn({ file: config.hbaFile }, warning);
   const runtime: Runtime = {
     config,
-    hba,
-    users: config.usersFile === undefined ? EMPTY_USER_DIRECTORY : loadUsersFile(config.usersFile),
-    tls: config.listen.tls === null ? null : new ServerTlsContext(config.listen.tls),
+    ...loadLiveParts(config),
     cancelMap: new CancelMap(),
     metrics: new Metrics(),
     log,
   };
+  logHbaWarnings(log, runtime.hba);
   const listener = new PgListener(runtime);
   let httpServer: http.Server | null = null;
+  // An object, not a variable: the reload closure replaces it.
+  const watching: { current: FileWatch | null } = { current: null };
+
+  const rearm = () => {
+    watching.current?.close();
+    watching.current = options.watch
+      ? watchFiles(
+          watchedFiles(runtime.config),
+          (changed) => reload(`file changed: ${changed.join(', ')}`),
+          (error) => log.warn({ err: error.message }, 'cannot watch configuration files; reload with SIGHUP'),
+        )
+      : null;
+  };
+
+  const reload = (reason: string): boolean => {
+    const at = new Date();
+    try {
+      const next = runtime.config.file === null ? runtime.config : loadPgwardConfig(runtime.config.file);
+      const parts = loadLiveParts(next);
+      const current = runtime.config.listen;
+      const listenChanged =
+        JSON.stringify([next.listen.pg, next.listen.unixSocketDir, next.listen.http]) !==
+        JSON.stringify([current.pg, current.unixSocketDir, current.http]);
+      if (listenChanged) log.warn('listen addresses change only on restart; the other changes are in force');
+      runtime.config = { ...next, listen: { ...current, tls: next.listen.tls } };
+      Object.assign(runtime, parts);
+      log.level = next.log.level;
+      runtime.metrics.lastReload = { at, ok: true };
+      log.info({ reason, rules: parts.hba.rules.length }, 'configuration reloaded');
+      logHbaWarnings(log, parts.hba);
+      rearm();
+      return true;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      runtime.metrics.lastReload = { at, ok: false, error: message };
+      log.error(
+        { reason, error: message },
+        'configuration reload failed; the previous configuration stays in force',
+      );
+      return false;
+    }
+  };
+
   try {
     const pgAddresses = await listener.listen(config.listen.pg);
+    const firstPort = pgAddresses[0]?.port ?? 0;
+    const unixSocket =
+      config.listen.unixSocketDir === null
+        ? null
+        : await listener.listenUnix(config.listen.unixSocketDir, firstPort);
     let httpAddress: ListenAddress | null = null;
     if (config.listen.http) {
       const started = await startHttpServer(runtime, config.listen.http);
       httpServer = started.server;
       httpAddress = started.address;
     }
+    rearm();
+    log.debug({ pg: pgAddresses.map(formatListenAddress), unixSocket }, 'started');
     return {
       runtime,
       pgAddresses,
+      unixSocket,
       httpAddress,
       log,
+      reload,
       async close() {
+        watching.current?.close();
         httpServer?.closeAllConnections();
         httpServer?.close();
         await listener.close();
       },
     };
   } catch (error) {
+    watching.current?.close();
     await listener.close(0);
     httpServer?.close();
     throw error;

@@ -1,20 +1,34 @@
 /**
- * Maps HBA method names to their AuthMethod implementations.
+ * Maps HBA method names to their AuthMethod implementations, and tells the HBA parser which methods
+ * and options this pgward implements (a rule naming anything else is refused when the file loads,
+ * never accepted and ignored).
  */
 
+import type { HbaFeatures, OptionKey } from '../hba/methods.ts';
 import type { HbaMethod } from '../hba/rule.ts';
 import type { AuthMethod } from './method.ts';
 import { passwordMethod } from './password.ts';
 import { rejectMethod } from './reject.ts';
 import { trustMethod } from './trust.ts';
 
-const METHODS: Record<HbaMethod, AuthMethod> = {
+const METHODS: Partial<Record<HbaMethod, AuthMethod>> = {
   trust: trustMethod,
   reject: rejectMethod,
   password: passwordMethod,
 };
 
-/** The implementation of a rule's method. */
+/** Rule options the implemented methods act on. */
+const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>(['allow_cleartext']);
+
+/** What rules may use. */
+export const IMPLEMENTED_FEATURES: HbaFeatures = {
+  hasMethod: (method) => METHODS[method] !== undefined,
+  hasOption: (option) => OPTIONS.has(option),
+};
+
+/** The implementation of a rule's method (rules naming others never load). */
 export function authMethodFor(method: HbaMethod): AuthMethod {
-  return METHODS[method];
+  const implementation = METHODS[method];
+  if (!implementation) throw new Error(`method "${method}" is not implemented`);
+  return implementation;
 }

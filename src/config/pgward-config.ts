@@ -63,7 +63,13 @@ export interface LimitsConfig {
 export interface PgwardConfig {
   /** The file read, or null for a configuration built in code (the embedded default). */
   file: string | null;
-  listen: { pg: ListenAddress[]; http: ListenAddress | null; tls: ListenTlsConfig | null };
+  listen: {
+    pg: ListenAddress[];
+    /** Folder of a Unix socket `.s.PGSQL.<port>` (port of the first pg address), or null. */
+    unixSocketDir: string | null;
+    http: ListenAddress | null;
+    tls: ListenTlsConfig | null;
+  };
   upstream: UpstreamConfig;
   hbaFile: string;
   usersFile: string | undefined;
@@ -104,15 +110,18 @@ function readListenTls(at: At): ListenTlsConfig | undefined {
 }
 
 function readListen(at: At): PgwardConfig['listen'] | undefined {
-  const map = MapReader.open(at, ['pg', 'http', 'tls']);
+  const map = MapReader.open(at, ['pg', 'unix_socket_dir', 'http', 'tls']);
   if (!map) return undefined;
   const pg = map.optional('pg', (a) => readList(a, readListenAddress, true), [
     { host: '127.0.0.1', port: 6432 },
   ]);
+  const unixSocketDir = map.optional('unix_socket_dir', readPath, null);
   const http = map.optional('http', readListenAddress, null);
   const tls = map.optional('tls', readListenTls, null);
-  if (pg === undefined || http === undefined || tls === undefined) return undefined;
-  return { pg, http, tls };
+  if (pg?.length === 0) at.file.error(map.at('pg').node, `${at.path}.pg`, 'at least one address is needed');
+  if (pg === undefined || unixSocketDir === undefined || http === undefined || tls === undefined)
+    return undefined;
+  return { pg, unixSocketDir, http, tls };
 }
 
 function readUpstreamLogin(at: At): UpstreamLoginConfig | undefined {
@@ -220,6 +229,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
   if (!top) throw new ConfigError(yaml.errors);
   const listen = top.optional('listen', readListen, {
     pg: [{ host: '127.0.0.1', port: 6432 }],
+    unixSocketDir: null,
     http: null,
     tls: null,
   });

@@ -5,14 +5,18 @@
 
 import { isScalar } from 'yaml';
 import { parseScramVerifier, type ScramVerifier } from '../auth/scram/verifier.ts';
-import { type At, MapReader, readString } from '../config/readers.ts';
+import { type At, MapReader, readList, readString } from '../config/readers.ts';
 import { YamlFile } from '../config/yaml-file.ts';
 
 /** One locally defined user. */
 export interface LocalUser {
   name: string;
   scram: ScramVerifier | undefined;
+  /** Groups the user belongs to, for `+group` and `samerole` in HBA rules. */
+  groups: ReadonlySet<string>;
 }
+
+const NO_GROUPS: ReadonlySet<string> = new Set();
 
 /** The users known from the users file, by name. */
 export interface UserDirectory {
@@ -36,10 +40,24 @@ function readVerifier(at: At): ScramVerifier | undefined {
   return verifier ?? undefined;
 }
 
+function readGroupName(at: At): string | undefined {
+  const group = readString(at);
+  if (group === '' || group?.startsWith('+')) {
+    at.file.error(at.node, at.path, 'a group name is a plain name (rules write +name to refer to it)');
+    return undefined;
+  }
+  return group;
+}
+
 function readUser(at: At, name: string): LocalUser | undefined {
-  const entry = MapReader.open(at, ['scram']);
+  const entry = MapReader.open(at, ['scram', 'groups']);
   if (!entry) return undefined;
-  return { name, scram: entry.optional('scram', readVerifier) };
+  const groups = entry.optional('groups', (a) => readList(a, readGroupName, true));
+  return {
+    name,
+    scram: entry.optional('scram', readVerifier),
+    groups: groups === undefined ? NO_GROUPS : new Set(groups),
+  };
 }
 
 function readUsers(yaml: YamlFile): UserDirectory {

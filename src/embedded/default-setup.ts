@@ -95,6 +95,7 @@ export async function prepareDefaultSetup(
     file: null,
     listen: {
       pg: [{ host: '127.0.0.1', port: ports.port }],
+      unixSocketDir: null,
       http: { host: '127.0.0.1', port: ports.httpPort },
       tls: { ...tls, caFile: undefined, direct: true },
     },

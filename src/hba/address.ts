@@ -68,3 +68,24 @@ export function cidrContains(range: CidrRange, address: IpAddress): boolean {
   if (range.network.kind() !== address.kind()) return false;
   return address.match(range.network, range.prefix);
 }
+
+/** One entry of `os.networkInterfaces()` (the fields used here). */
+interface InterfaceEntry {
+  address: string;
+  cidr: string | null;
+}
+
+/** The server's own addresses and prefix lengths, for `samehost` and `samenet`. */
+export function serverInterfacesFrom(
+  interfaces: NodeJS.Dict<readonly InterfaceEntry[]>,
+): { address: IpAddress; prefix: number }[] {
+  const out: { address: IpAddress; prefix: number }[] = [];
+  for (const entries of Object.values(interfaces)) {
+    for (const entry of entries ?? []) {
+      const address = normalizeClientAddress(entry.address);
+      const prefix = Number(entry.cidr?.split('/')[1]);
+      if (address && Number.isInteger(prefix)) out.push({ address, prefix });
+    }
+  }
+  return out;
+}

@@ -3,7 +3,9 @@
  * runs a Session per connection and ends them all on shutdown.
  */
 
+import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { bindServer, formatListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
@@ -24,6 +26,17 @@ function refuse(socket: net.Socket): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+/** True if something accepts connections on the Unix socket path. */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(socketPath, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+}
+
 /** The PostgreSQL-protocol front door. */
 export class PgListener {
   readonly #runtime: Runtime;
@@ -39,7 +52,7 @@ export class PgListener {
   async listen(addresses: readonly ListenAddress[]): Promise<ListenAddress[]> {
     const bound: ListenAddress[] = [];
     for (const address of addresses) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+      const server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket, 'tcp'));
       server.on('error', (error) => this.#runtime.log.error({ err: error }, 'listener error'));
       const actual = await bindServer(server, address);
       bound.push(actual);
@@ -49,7 +62,31 @@ export class PgListener {
     return bound;
   }
 
-  #accept(socket: net.Socket): void {
+  /**
+   * Also listens on the Unix socket `<dir>/.s.PGSQL.<port>`, where libpq looks for it
+   * (`psql -h <dir> -p <port>`). A socket file left by a pgward that is gone is replaced; one that
+   * still answers is an error. Resolves with the socket's path.
+   */
+  async listenUnix(dir: string, port: number): Promise<string> {
+    const socketPath = path.join(dir, `.s.PGSQL.${port}`);
+    if (await answers(socketPath)) throw new Error(`${socketPath} is in use by another server`);
+    await unlink(socketPath).catch(() => {});
+    const server = net.createServer((socket) => this.#accept(socket, 'local'));
+    server.on('error', (error) => this.#runtime.log.error({ err: error }, 'listener error'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject).listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Anyone on the machine may connect, as PostgreSQL's default unix_socket_permissions (0777).
+    await chmod(socketPath, 0o777);
+    this.#servers.push(server);
+    this.#runtime.log.info({ address: socketPath }, 'listening (pg, unix socket)');
+    return socketPath;
+  }
+
+  #accept(socket: net.Socket, transport: 'tcp' | 'local'): void {
     const metrics = this.#runtime.metrics;
     socket.on('error', () => {});
     if (this.#closing || this.#sessions.size >= this.#runtime.config.limits.maxClients) {
@@ -59,7 +96,7 @@ export class PgListener {
     }
     metrics.connectionsAccepted++;
     metrics.connectionsActive++;
-    const session = new Session(socket, this.#runtime);
+    const session = new Session(socket, this.#runtime, transport);
     this.#sessions.add(session);
     session.run().finally(() => {
       this.#sessions.delete(session);

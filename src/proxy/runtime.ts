@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { PgwardConfig } from '../config/pgward-config.ts';
 import type { UserDirectory } from '../credentials/users-file.ts';
 import type { HbaTable } from '../hba/parse.ts';
+import type { ServerInterface } from '../hba/rule.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { ServerTlsContext } from '../tls/server-context.ts';
 import type { CancelMap } from './cancel-map.ts';
@@ -16,6 +17,8 @@ export interface Runtime {
   config: PgwardConfig;
   hba: HbaTable;
   users: UserDirectory;
+  /** The server's own addresses, for `samehost` and `samenet` rules. */
+  serverInterfaces: readonly ServerInterface[];
   tls: ServerTlsContext | null;
   cancelMap: CancelMap;
   metrics: Metrics;

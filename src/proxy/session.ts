@@ -12,8 +12,8 @@ import type { AuthContext, AuthIdentity } from '../auth/method.ts';
 import { authMethodFor } from '../auth/registry.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
-import { normalizeClientAddress } from '../hba/address.ts';
-import { matchHbaRule } from '../hba/match.ts';
+import { type IpAddress, normalizeClientAddress } from '../hba/address.ts';
+import { matchHbaRule, noHbaEntryError } from '../hba/match.ts';
 import type { ConnectionFacts, HbaRule } from '../hba/rule.ts';
 import { newConnectionId } from '../observe/logger.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
@@ -48,6 +48,8 @@ const UPSTREAM_LOST = encodeErrorResponse(
 );
 const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authentication due to timeout');
 
+const NO_GROUPS: ReadonlySet<string> = new Set();
+
 function protocolViolation(message: string, detail?: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, detail === undefined ? {} : { detail });
 }
@@ -58,16 +60,24 @@ export class Session {
   readonly #runtime: Runtime;
   readonly #conn: ClientConnection;
   readonly #log: Logger;
-  readonly #peer: string;
+  readonly #transport: 'tcp' | 'local';
+  /** The client's address, read once at accept (IPv4-mapped IPv6 as IPv4); null for Unix sockets. */
+  readonly #address: IpAddress | null;
   #relay: Relay | null = null;
   #terminating: PgError | null = null;
 
-  constructor(socket: net.Socket, runtime: Runtime) {
+  /** @param transport what kind of listener accepted the socket (never guessed from the socket). */
+  constructor(socket: net.Socket, runtime: Runtime, transport: 'tcp' | 'local') {
     this.#runtime = runtime;
-    socket.setNoDelay(true);
-    this.#peer = socket.remoteAddress ?? '[local]';
+    this.#transport = transport;
+    if (transport === 'tcp') socket.setNoDelay(true);
+    this.#address = transport === 'tcp' ? normalizeClientAddress(socket.remoteAddress) : null;
     this.#log = runtime.log.child({ conn: this.id });
     this.#conn = new ClientConnection(socket, runtime.config.limits.maxMessageLength);
+  }
+
+  get #peer(): string {
+    return this.#address?.toString() ?? '[local]';
   }
 
   /** Runs the connection to its end; never rejects. */
@@ -85,6 +95,9 @@ export class Session {
     const timer = setTimeout(() => this.#abort(AUTH_TIMEOUT), this.#runtime.config.limits.authTimeoutMs);
     this.#log.debug({ peer: this.#peer, port: this.#conn.socket.remotePort }, 'connection accepted');
     try {
+      // A TCP peer whose address cannot be read (it reset at once) must not pass for a local one.
+      if (this.#transport === 'tcp' && this.#address === null)
+        throw new ClientGone('client address unavailable');
       const startup = await this.#negotiate();
       if (!startup) return null;
       const identity = readStartupIdentity(startup);
@@ -121,7 +134,8 @@ export class Session {
     let tlsDone = false;
     let gssDone = false;
     if ((await this.#conn.peekFirstByte()) === TLS_HANDSHAKE_RECORD) {
-      if (!tls?.direct) throw protocolViolation('direct TLS connections are not accepted here');
+      if (!tls?.direct || this.#transport === 'local')
+        throw protocolViolation('direct TLS connections are not accepted here');
       await this.#conn.startTls(tls.current, true);
       tlsDone = gssDone = true;
     }
@@ -131,7 +145,8 @@ export class Session {
         case 'SSLRequest': {
           if (tlsDone) throw protocolViolation('SSLRequest received after TLS negotiation ended');
           tlsDone = true;
-          if (!tls || this.#conn.tls) {
+          // No TLS over Unix sockets, as in PostgreSQL: the bytes never leave the machine.
+          if (!tls || this.#conn.tls || this.#transport === 'local') {
             this.#conn.write(NegotiationAnswer.Refuse);
             continue;
           }
@@ -176,26 +191,17 @@ export class Session {
   }
 
   #facts(identity: StartupIdentity): ConnectionFacts {
-    const address = normalizeClientAddress(this.#conn.socket.remoteAddress);
     return {
-      transport: address === null ? 'local' : 'tcp',
-      address,
+      transport: this.#transport,
+      address: this.#address,
       tls: this.#conn.tls,
       protocol: 'pg',
       database: identity.database,
       user: identity.user,
       replication: identity.replication,
+      groups: this.#runtime.users.find(identity.user)?.groups ?? NO_GROUPS,
+      serverInterfaces: this.#runtime.serverInterfaces,
     };
-  }
-
-  #noHbaEntry(facts: ConnectionFacts): PgError {
-    const host = facts.address?.toString() ?? '[local]';
-    const what = facts.replication === 'physical' ? 'replication connection from host' : 'entry for host';
-    const database = facts.replication === 'physical' ? '' : `, database "${facts.database}"`;
-    return new PgError(
-      SqlState.InvalidAuthorizationSpecification,
-      `no pg_hba.conf ${what} "${host}", user "${facts.user}"${database}, ${facts.tls ? 'SSL encryption' : 'no encryption'}`,
-    );
   }
 
   async #authenticate(identity: StartupIdentity): Promise<{ identity: AuthIdentity; rule: HbaRule }> {
@@ -209,7 +215,7 @@ export class Session {
     };
     if (!rule) {
       this.#log.info({ ...decision, rule: null, result: 'no-match' }, 'auth decision');
-      throw this.#noHbaEntry(facts);
+      throw noHbaEntryError(facts);
     }
     const ruleRef = { rule: rule.name, line: rule.source.line, method: rule.method };
     const method = authMethodFor(rule.method);

@@ -39,7 +39,7 @@ t.test('every problem is reported with file:line:column and a dotted path', asyn
     '',
   ].join('\n');
   t.same(problems(text), [
-    '/etc/pgward/pgward.yaml:3:3: listen.tsl: unknown key "tsl" (known keys: pg, http, tls)',
+    '/etc/pgward/pgward.yaml:3:3: listen.tsl: unknown key "tsl" (known keys: pg, unix_socket_dir, http, tls)',
     '/etc/pgward/pgward.yaml:2:24: listen.pg[1]: expected host:port (IPv6 in brackets, e.g. [::1]:6432), got "nonsense"',
     '/etc/pgward/pgward.yaml:6:9: upstream.port: must be between 1 and 65535, got 70000',
     '/etc/pgward/pgward.yaml:7:8: upstream.tls: mode "verify-full" needs "ca" (the CA bundle to verify the server with)',

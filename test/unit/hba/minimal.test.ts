@@ -26,6 +26,8 @@ function facts(overrides: Partial<ConnectionFacts> & { from: string }): Connecti
     database: 'app',
     user: 'alice',
     replication: false,
+    groups: new Set(),
+    serverInterfaces: [],
     ...rest,
   };
 }
@@ -103,7 +105,7 @@ t.test('cleartext password on a non-TLS rule needs allow_cleartext', async (t) =
         'h.yaml',
         'rules:\n  - { type: host, address: all, database: all, user: all, method: password }\n',
       ),
-    /would send passwords unencrypted/,
+    /would accept secrets sent unencrypted/,
   );
   t.doesNotThrow(() =>
     parseHbaText(

@@ -1,0 +1,84 @@
+/**
+ * Which options go with which method, and where each method may be used. One table, read by the
+ * parser to refuse options that do not belong to a rule's method (PostgreSQL refuses them too) and
+ * methods that would send a secret over an unencrypted connection.
+ */
+
+import type { HbaMethod } from './rule.ts';
+
+/** Option keys, as written in hba.yaml. */
+export const OPTION_KEYS = [
+  'allow_cleartext',
+  'clientcert',
+  'clientname',
+  'map',
+  'validator',
+  'issuer',
+  'scope',
+  'server',
+  'profile',
+] as const;
+export type OptionKey = (typeof OPTION_KEYS)[number];
+
+/** What a method allows. */
+export interface MethodSpec {
+  /** The options the method takes. */
+  options: readonly OptionKey[];
+  /** Options the method cannot do without. */
+  required: readonly OptionKey[];
+  /**
+   * The client hands over a secret in clear (a password or a bearer token): the method is refused on
+   * `host` and `hostnossl` rules unless the rule says `allow_cleartext: true`.
+   */
+  cleartextSecret: boolean;
+  /** The method only makes sense over TLS (a client certificate): `hostssl` rules only. */
+  hostsslOnly: boolean;
+}
+
+/** The table. */
+export const METHOD_SPECS: Readonly<Record<HbaMethod, MethodSpec>> = {
+  trust: { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
+  reject: { options: [], required: [], cleartextSecret: false, hostsslOnly: false },
+  password: {
+    options: ['allow_cleartext', 'clientcert'],
+    required: [],
+    cleartextSecret: true,
+    hostsslOnly: false,
+  },
+  md5: { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
+  'scram-sha-256': { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
+  cert: {
+    options: ['clientcert', 'clientname', 'map'],
+    required: [],
+    cleartextSecret: false,
+    hostsslOnly: true,
+  },
+  jwt: {
+    options: ['validator', 'map', 'allow_cleartext', 'clientcert'],
+    required: ['validator'],
+    cleartextSecret: true,
+    hostsslOnly: false,
+  },
+  oauth: {
+    options: ['validator', 'issuer', 'scope', 'map', 'allow_cleartext', 'clientcert'],
+    required: ['validator'],
+    cleartextSecret: true,
+    hostsslOnly: false,
+  },
+  http: {
+    options: ['server', 'allow_cleartext', 'clientcert'],
+    required: [],
+    cleartextSecret: true,
+    hostsslOnly: false,
+  },
+  browser: { options: ['profile', 'clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
+};
+
+/** Methods and options this pgward implements; the parser refuses the others with a located error. */
+export interface HbaFeatures {
+  hasMethod(method: HbaMethod): boolean;
+  hasOption(option: OptionKey): boolean;
+}
+
+/** Every method and option of the table (for checking a file's shape alone, e.g. the shipped examples). */
+export const ALL_FEATURES: HbaFeatures = { hasMethod: () => true, hasOption: () => true };
