@@ -1,12 +1,15 @@
 /**
- * The `pgward` command line: `start` (with --config, or the embedded default). Thin: parses arguments
- * and calls into the modules that do the work.
+ * The `pgward` command line: `start`, `check`, `explain` and `hba import`. Thin: parses arguments and
+ * calls into the modules that do the work.
  */
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPgwardConfig } from '../config/pgward-config.ts';
 import { ConfigError } from '../errors/config-error.ts';
+import { runCheck } from './check.ts';
+import { runExplain } from './explain.ts';
+import { runHbaImport } from './hba-import.ts';
 import { runStart } from './start.ts';
 
 const USAGE = `usage: pgward <command> [options]
@@ -16,11 +19,21 @@ commands:
       run pgward against the upstream the config names
   start [--state-dir .pgward] [--port 6432] [--http-port 6480]
       run pgward on 127.0.0.1 in front of an embedded PostgreSQL kept in the state dir
+  check [--config pgward.yaml | --state-dir .pgward]
+      validate the configuration and every file it names; exit 1 on any problem
+  explain --user U [--db D] --addr A|local [--tls] [--protocol pg|http] [--replication physical|logical]
+          [--config pgward.yaml | --state-dir .pgward]
+      print the HBA rule a connection would match, and why each earlier rule did not
+  hba import pg_hba.conf
+      convert a PostgreSQL pg_hba.conf to hba.yaml on stdout; problems on stderr
+
+Without --config, check and explain read ./pgward.yaml when it exists, else the embedded default's
+rules (hba/default.yaml) and the state dir's users file, as start does.
 `;
 
-function fail(message: string): never {
+function fail(message: string, code = 1): never {
   process.stderr.write(`pgward: ${message}\n`);
-  process.exit(1);
+  process.exit(code);
 }
 
 function parsePort(text: string | undefined, fallback: number, flag: string): number {
@@ -64,6 +77,59 @@ async function main(argv: string[]): Promise<void> {
         port: parsePort(values.port, 6432, '--port'),
         httpPort: parsePort(values['http-port'], 6480, '--http-port'),
       });
+      return;
+    }
+    case 'check': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { config: { type: 'string' }, 'state-dir': { type: 'string' } },
+        strict: true,
+      });
+      process.exitCode = runCheck(values);
+      return;
+    }
+    case 'explain': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          config: { type: 'string' },
+          'state-dir': { type: 'string' },
+          user: { type: 'string' },
+          db: { type: 'string' },
+          addr: { type: 'string' },
+          tls: { type: 'boolean', default: false },
+          protocol: { type: 'string', default: 'pg' },
+          replication: { type: 'string' },
+        },
+        strict: true,
+      });
+      // Exit 2 for a question that cannot be answered: 1 already means "no rule matches".
+      if (values.user === undefined || values.addr === undefined) fail('explain needs --user and --addr', 2);
+      if (values.protocol !== 'pg' && values.protocol !== 'http') fail('--protocol must be pg or http', 2);
+      const replication = values.replication;
+      if (replication !== undefined && replication !== 'physical' && replication !== 'logical')
+        fail('--replication must be physical or logical', 2);
+      try {
+        process.exitCode = runExplain({
+          ...values,
+          user: values.user,
+          addr: values.addr,
+          protocol: values.protocol,
+          replication,
+        });
+      } catch (error) {
+        fail(
+          error instanceof ConfigError ? `configuration error:\n${error.message}` : (error as Error).message,
+          2,
+        );
+      }
+      return;
+    }
+    case 'hba': {
+      const [sub, ...args] = rest;
+      if (sub !== 'import' || args.length !== 1 || args[0] === undefined)
+        fail('usage: pgward hba import pg_hba.conf');
+      process.exitCode = runHbaImport(args[0]);
       return;
     }
     case undefined:

@@ -1,6 +1,7 @@
 /**
  * `pgward start`: runs pgward until SIGINT/SIGTERM, then ends every session with FATAL 57P01 and
- * stops the embedded PostgreSQL if it started one.
+ * stops the embedded PostgreSQL if it started one. SIGHUP (and any change to a configuration file)
+ * reloads what can change live.
  */
 
 import { formatListenAddress } from '../config/listen-address.ts';
@@ -44,7 +45,7 @@ export async function runStart(target: StartTarget): Promise<void> {
   if (!effective) throw new Error('no configuration');
   let pgward: Awaited<ReturnType<typeof startPgward>>;
   try {
-    pgward = await startPgward(effective);
+    pgward = await startPgward(effective, { watch: true });
   } catch (error) {
     await setup?.embedded.stop();
     throw error;
@@ -64,6 +65,7 @@ export async function runStart(target: StartTarget): Promise<void> {
     pgward.log.info('stopped');
     process.exit(0);
   };
+  process.on('SIGHUP', () => pgward.reload('SIGHUP'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }

@@ -30,10 +30,14 @@ function describe(node: Node | undefined): string {
   return 'nothing';
 }
 
-/** Reads a string (numbers are accepted and turned into their text, as names may be numeric). */
+/**
+ * Reads a string. A plain scalar YAML reads as a number (`007`, `1e3`, `1.10`) is taken as written,
+ * since names may be numeric: `007` is the name "007", not "7".
+ */
 export function readString(at: At): string | undefined {
-  if (isScalar(at.node) && (typeof at.node.value === 'string' || typeof at.node.value === 'number')) {
-    return String(at.node.value);
+  if (isScalar(at.node) && typeof at.node.value === 'string') return at.node.value;
+  if (isScalar(at.node) && typeof at.node.value === 'number') {
+    return typeof at.node.source === 'string' ? at.node.source : String(at.node.value);
   }
   at.file.error(at.node, at.path, `expected a string, got ${describe(at.node)}`);
   return undefined;

@@ -28,7 +28,8 @@ export class YamlFile {
       prettyErrors: false,
     });
     for (const error of this.#doc.errors) {
-      const at = error.linePos?.[0] ?? { line: 1, col: 1 };
+      // linePos is only filled in with prettyErrors; the offset always is.
+      const at = this.#lineCounter.linePos(error.pos[0]);
       this.errors.push({
         file,
         line: at.line,

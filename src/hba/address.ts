@@ -17,11 +17,35 @@ export interface CidrRange {
   text: string;
 }
 
+/**
+ * Parses IPv6 text. Embedded dotted IPv4 (`::10.1.2.3`, `64:ff9b::10.1.2.3`) is rewritten as hex
+ * first: ipaddr.js would read every such form as IPv4-mapped, and an IPv6 client of that address
+ * would then pass for an IPv4 one.
+ */
+function parseIPv6(text: string): ipaddr.IPv6 | null {
+  const dotted = /^(.*:)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
+  let hex = text;
+  if (dotted?.[1] !== undefined && dotted[2] !== undefined) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(dotted[2])) return null;
+    const [a = 0, b = 0, c = 0, d = 0] = ipaddr.IPv4.parse(dotted[2]).octets;
+    hex = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  return ipaddr.IPv6.isValid(hex) ? ipaddr.IPv6.parse(hex) : null;
+}
+
 /** Parses an address as written in a rule: four-part IPv4 or IPv6 only; null if invalid. */
 export function parseRuleAddress(text: string): IpAddress | null {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
-  if (text.includes(':') && ipaddr.IPv6.isValid(text)) return ipaddr.IPv6.parse(text);
-  return null;
+  return text.includes(':') ? parseIPv6(text) : null;
+}
+
+/** The address with every bit past `prefix` cleared. */
+export function networkOf(address: IpAddress, prefix: number): IpAddress {
+  const bytes = address.toByteArray().map((byte, i) => {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    return byte & (0xff << (8 - keep)) & 0xff;
+  });
+  return ipaddr.fromByteArray(bytes);
 }
 
 /** Result of parsing `a.b.c.d/n`, `a.b.c.d` or an IPv6 equivalent. */
@@ -38,14 +62,18 @@ export function parseCidr(text: string): CidrParse {
   if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > maxPrefix) {
     return {
       ok: false,
-      message: `invalid prefix length "/${prefixText}" for an ${address.kind()} address (0..${maxPrefix})`,
+      message: `invalid prefix length "/${prefixText}" for an ${address.kind() === 'ipv4' ? 'IPv4' : 'IPv6'} address (0..${maxPrefix})`,
     };
   }
   const prefix = Number(prefixText);
-  const network =
-    address.kind() === 'ipv4'
-      ? ipaddr.IPv4.networkAddressFromCIDR(`${addressText}/${prefix}`)
-      : ipaddr.IPv6.networkAddressFromCIDR(`${addressText}/${prefix}`);
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() && prefix >= 96) {
+    const v4 = (address as ipaddr.IPv6).toIPv4Address().toString();
+    return {
+      ok: false,
+      message: `"${text}" is an IPv4-mapped range, which never matches: clients are matched as IPv4; write ${v4}/${prefix - 96}`,
+    };
+  }
+  const network = networkOf(address, prefix);
   if (network.toString() !== address.toString()) {
     return {
       ok: false,
@@ -59,8 +87,10 @@ export function parseCidr(text: string): CidrParse {
 export function normalizeClientAddress(raw: string | undefined): IpAddress | null {
   if (!raw) return null;
   const bare = raw.includes('%') ? raw.slice(0, raw.indexOf('%')) : raw;
-  if (!ipaddr.isValid(bare)) return null;
-  return ipaddr.process(bare);
+  if (ipaddr.IPv4.isValidFourPartDecimal(bare)) return ipaddr.IPv4.parse(bare);
+  const v6 = bare.includes(':') ? parseIPv6(bare) : null;
+  if (!v6) return null;
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6;
 }
 
 /** True if the client address lies in the range; families never cross. */

@@ -33,45 +33,70 @@ export interface MethodSpec {
   cleartextSecret: boolean;
   /** The method only makes sense over TLS (a client certificate): `hostssl` rules only. */
   hostsslOnly: boolean;
+  /** The method has an HTTP form (Basic, Bearer, a client certificate, a redirect). */
+  overHttp: boolean;
 }
 
 /** The table. */
 export const METHOD_SPECS: Readonly<Record<HbaMethod, MethodSpec>> = {
-  trust: { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
-  reject: { options: [], required: [], cleartextSecret: false, hostsslOnly: false },
+  trust: {
+    options: ['clientcert'],
+    required: [],
+    cleartextSecret: false,
+    hostsslOnly: false,
+    overHttp: true,
+  },
+  reject: { options: [], required: [], cleartextSecret: false, hostsslOnly: false, overHttp: true },
   password: {
     options: ['allow_cleartext', 'clientcert'],
     required: [],
     cleartextSecret: true,
     hostsslOnly: false,
+    overHttp: true,
   },
-  md5: { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
-  'scram-sha-256': { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
+  md5: { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false, overHttp: false },
+  'scram-sha-256': {
+    options: ['clientcert'],
+    required: [],
+    cleartextSecret: false,
+    hostsslOnly: false,
+    overHttp: false,
+  },
   cert: {
     options: ['clientcert', 'clientname', 'map'],
     required: [],
     cleartextSecret: false,
     hostsslOnly: true,
+    overHttp: true,
   },
   jwt: {
     options: ['validator', 'map', 'allow_cleartext', 'clientcert'],
     required: ['validator'],
     cleartextSecret: true,
     hostsslOnly: false,
+    overHttp: true,
   },
   oauth: {
     options: ['validator', 'issuer', 'scope', 'map', 'allow_cleartext', 'clientcert'],
     required: ['validator'],
     cleartextSecret: true,
     hostsslOnly: false,
+    overHttp: true,
   },
   http: {
     options: ['server', 'allow_cleartext', 'clientcert'],
     required: [],
     cleartextSecret: true,
     hostsslOnly: false,
+    overHttp: true,
   },
-  browser: { options: ['profile', 'clientcert'], required: [], cleartextSecret: false, hostsslOnly: false },
+  browser: {
+    options: ['profile', 'clientcert'],
+    required: [],
+    cleartextSecret: false,
+    hostsslOnly: false,
+    overHttp: true,
+  },
 };
 
 /** Methods and options this pgward implements; the parser refuses the others with a located error. */

@@ -41,6 +41,14 @@ export interface TestPgwardOptions {
   upstreamTls?: string;
   /** Extra files to write next to pgward.yaml (name → content). */
   files?: Record<string, string>;
+  /** pg listen addresses (default one: 127.0.0.1:0). */
+  listen?: string[];
+  /** Also listen on a Unix socket in the config dir. */
+  unixSocket?: boolean;
+  /** Users' groups, written into users.yaml. */
+  groups?: Record<string, string[]>;
+  /** Reload when a configuration file changes. */
+  watch?: boolean;
 }
 
 /** A running test pgward. */
@@ -51,9 +59,34 @@ export interface TestPgward {
   dir: string;
   /** The server certificate (self-signed: also the CA to verify it). */
   certFile: string;
+  /** Every pg address bound, in the order of `listen`. */
+  addresses: { host: string; port: number }[];
+  /** The Unix socket path, when asked for. */
+  unixSocket: string | null;
   logs: LogCapture;
   pgward: Pgward;
   close(): Promise<void>;
+}
+
+/** users.yaml text: SCRAM verifiers for the passwords, and group memberships. */
+export async function usersYaml(
+  passwords: Record<string, string>,
+  groups: Record<string, string[]> = {},
+): Promise<string> {
+  const names = [...new Set([...Object.keys(passwords), ...Object.keys(groups)])];
+  const entries = await Promise.all(
+    names.map(async (name) => {
+      const lines = [`  ${JSON.stringify(name)}:`];
+      const password = passwords[name];
+      if (password !== undefined)
+        lines.push(`    scram: "${formatScramVerifier(await createScramVerifier(password))}"`);
+      const memberOf = groups[name];
+      if (memberOf !== undefined) lines.push(`    groups: ${JSON.stringify(memberOf)}`);
+      if (lines.length === 1) lines.push('    {}');
+      return lines.join('\n');
+    }),
+  );
+  return entries.length === 0 ? 'users: {}\n' : `users:\n${entries.join('\n')}\n`;
 }
 
 /** Writes the files and starts pgward; closed at teardown. */
@@ -66,18 +99,13 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
   await writeFile(path.join(dir, 'hba.yaml'), options.hba);
   for (const [name, content] of Object.entries(options.files ?? {}))
     await writeFile(path.join(dir, name), content);
-  const users = await Promise.all(
-    Object.entries(options.users ?? {}).map(
-      async ([name, password]) =>
-        `  ${JSON.stringify(name)}:\n    scram: "${formatScramVerifier(await createScramVerifier(password))}"`,
-    ),
-  );
-  await writeFile(path.join(dir, 'users.yaml'), `users:\n${users.join('\n')}\n`);
+  await writeFile(path.join(dir, 'users.yaml'), await usersYaml(options.users ?? {}, options.groups ?? {}));
   const tls = options.tls ?? true;
   const limits = Object.entries(options.limits ?? {}).map(([k, v]) => `  ${k}: ${v}`);
   const config = [
     'listen:',
-    '  pg: 127.0.0.1:0',
+    `  pg: ${JSON.stringify(options.listen ?? ['127.0.0.1:0'])}`,
+    options.unixSocket ? `  unix_socket_dir: ${JSON.stringify(dir)}` : '',
     options.http ? '  http: 127.0.0.1:0' : '',
     tls ? '  tls:\n    cert: server.crt\n    key: server.key' : '',
     'upstream:',
@@ -96,7 +124,10 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     .join('\n');
   await writeFile(path.join(dir, 'pgward.yaml'), config);
   const logs = new LogCapture();
-  const pgward = await startPgward(loadPgwardConfig(path.join(dir, 'pgward.yaml')), { logDestination: logs });
+  const pgward = await startPgward(loadPgwardConfig(path.join(dir, 'pgward.yaml')), {
+    logDestination: logs,
+    watch: options.watch ?? false,
+  });
   const address = pgward.pgAddresses[0];
   if (!address) throw new Error('pgward bound no address');
   let closed = false;
@@ -115,6 +146,8 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     httpPort: pgward.httpAddress?.port ?? null,
     dir,
     certFile,
+    addresses: pgward.pgAddresses,
+    unixSocket: pgward.unixSocket,
     logs,
     pgward,
     close,
