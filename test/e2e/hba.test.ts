@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
@@ -215,4 +215,34 @@ t.test('users.yaml reloads too: a new user can log in without a restart', async 
     { password: 'dave-secret' },
   );
   t.equal(after.stdout.trim(), '1', after.stderr);
+});
+
+t.test('pgward.yaml reloads its live parts; listen addresses wait for a restart', async (t) => {
+  const ward = await startTestPgward(t, {
+    upstream,
+    login,
+    tls: false,
+    watch: true,
+    hba: `rules:
+  - { name: all-in, type: host, address: 127.0.0.1, database: all, user: all, method: trust }
+`,
+  });
+  const configFile = path.join(ward.dir, 'pgward.yaml');
+  const original = await readFile(configFile, 'utf8');
+  const reloaded = ward.logs.next({ msg: 'configuration reloaded' });
+  const restartNeeded = ward.logs.next({
+    msg: 'listen addresses change only on restart; the other changes are in force',
+  });
+  await writeFile(
+    configFile,
+    `${original.replace('pg: ["127.0.0.1:0"]', 'pg: ["127.0.0.1:0", "[::1]:0"]')}limits:\n  max_clients: 1\n`,
+  );
+  await restartNeeded;
+  await reloaded;
+  const first = new pg.Client({ host: '127.0.0.1', port: ward.port, user: 'alice', database: 'postgres' });
+  await first.connect();
+  const second = await ask('127.0.0.1', ward.port, 'bob');
+  t.match(second.stderr, 'FATAL:  sorry, too many clients already');
+  await first.end();
+  t.equal(ward.pgward.runtime.config.listen.pg.length, 1, 'still one listen address until a restart');
 });

@@ -121,7 +121,8 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     '',
   ]
     .filter((line) => line !== '')
-    .join('\n');
+    .map((line) => `${line}\n`)
+    .join('');
   await writeFile(path.join(dir, 'pgward.yaml'), config);
   const logs = new LogCapture();
   const pgward = await startPgward(loadPgwardConfig(path.join(dir, 'pgward.yaml')), {
