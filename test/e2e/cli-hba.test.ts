@@ -1,36 +1,15 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { type CliResult, runPgward, spawnPgward } from '../helpers/pgward-cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/pgward', import.meta.url));
 const dir = await mkdtemp(path.join(os.tmpdir(), 'pgward-cli-hba-'));
 await chmod(dir, 0o755);
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-/** What a finished command printed. */
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs bin/pgward as a user would (tap's loaders dropped from the environment). */
-function pgward(args: string[], cwd = dir): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$@"', 'sh', BIN, ...args], { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function pgward(args: string[]): Promise<CliResult> {
+  return runPgward(args, dir);
 }
 
 const HBA = `rules:
@@ -174,15 +153,7 @@ t.test('pgward explain names the matching rule and why each earlier rule did not
 
 t.test('SIGHUP reloads a running pgward, and a file change with an error is refused', async (t) => {
   const config = await writeConfig('running', HBA);
-  const child = spawn('/bin/sh', [
-    '-c',
-    'unset NODE_OPTIONS; exec "$@"',
-    'sh',
-    BIN,
-    'start',
-    '--config',
-    config,
-  ]);
+  const child = spawnPgward(['start', '--config', config]);
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;

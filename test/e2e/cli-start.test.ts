@@ -1,28 +1,15 @@
-import { type ChildProcessByStdio, type StdioOptions, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { psql, spawnPsql } from '../helpers/clients.ts';
+import { spawnPgward } from '../helpers/pgward-cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/pgward', import.meta.url));
 const root = await mkdtemp(path.join(os.tmpdir(), 'pgward-state-'));
 await chmod(root, 0o755);
 const stateDir = path.join(root, '.pgward');
 t.teardown(() => rm(path.dirname(stateDir), { recursive: true, force: true }));
-
-/**
- * Executes bin/pgward as a user would (its shebang picks node and the V8 flags). tap adds its loaders
- * to node children through NODE_OPTIONS, so a shell drops that first.
- */
-function runBin(args: string[], stdio: StdioOptions): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$@"', 'sh', ...args], {
-    stdio,
-  }) as ChildProcessByStdio<null, Readable, Readable>;
-}
 
 interface Started {
   stop(signal: NodeJS.Signals): Promise<number | null>;
@@ -32,10 +19,10 @@ interface Started {
 
 /** Runs `pgward start`; by default with no configuration, as `npm start` does, on free ports. */
 async function start(
-  args = [BIN, 'start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'],
+  args = ['start', '--state-dir', stateDir, '--port', '0', '--http-port', '0'],
   ready = 'Stop with Ctrl-C.',
 ): Promise<Started> {
-  const child = runBin(args, ['ignore', 'pipe', 'pipe']);
+  const child = spawnPgward(args);
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;
@@ -162,7 +149,7 @@ t.test('pgward start --config runs against an external PostgreSQL', async (t) =>
     `listen: { pg: "127.0.0.1:0" }\nupstream:\n  host: 127.0.0.1\n  port: ${upstreamPort}\n  tls: { mode: disable }\n  login: { password: "file:upstream.secret" }\n`,
   );
   await writeFile(path.join(dir, 'upstream.secret'), `${upstreamPassword}\n`);
-  const external = await start([BIN, 'start', '--config', path.join(dir, 'pgward.yaml')], '"listening (pg)"');
+  const external = await start(['start', '--config', path.join(dir, 'pgward.yaml')], '"listening (pg)"');
   const port = Number(field(external.output(), /"address":"127\.0\.0\.1:(\d+)","msg":"listening \(pg\)"/));
   const result = await psql(`host=127.0.0.1 port=${port} user=postgres dbname=postgres`, [
     '-At',
@@ -178,7 +165,7 @@ t.test('a broken config file stops pgward start with file:line:column', async (t
   const bad = path.join(root, 'bad.yaml');
   await writeFile(bad, 'upstream:\n  host: db\n  prot: 5432\n');
   const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = runBin([BIN, 'start', '--config', bad], ['ignore', 'pipe', 'pipe']);
+    const child = spawnPgward(['start', '--config', bad]);
     let output = '';
     child.stderr.on('data', (d) => {
       output += d;

@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseHbaText } from '../../../src/hba/parse.ts';
 import { convertPgHba, type ImportProblem } from '../../../src/hba/pg-hba-import.ts';
 import type { AddressPattern, HbaRule, NamePattern } from '../../../src/hba/rule.ts';
+import { runPgward } from '../../helpers/pgward-cli.ts';
 
 /** A name pattern as text: keywords bare, `name:x` for a literal name, `+g`, `/regex`. */
 function describeName(pattern: NamePattern): string {
@@ -609,19 +608,7 @@ t.test('pgward hba import prints YAML on stdout and problems on stderr, exiting 
     file,
     'local all all trust\nhost all all 10.0.0.0/8 ldap ldapserver=x\nhost all all all password\n',
   );
-  const bin = fileURLToPath(new URL('../../../bin/pgward', import.meta.url));
-  const ran = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$@"', 'sh', bin, 'hba', 'import', file]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const ran = await runPgward(['hba', 'import', file]);
   t.equal(ran.code, 1);
   t.equal(
     ran.stderr,
