@@ -4,6 +4,7 @@
  * by the CLI and by the tests.
  */
 
+import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import os from 'node:os';
 import type { DestinationStream } from 'pino';
@@ -11,6 +12,7 @@ import { IMPLEMENTED_FEATURES } from './auth/registry.ts';
 import { formatListenAddress, type ListenAddress } from './config/listen-address.ts';
 import { loadPgwardConfig, type PgwardConfig } from './config/pgward-config.ts';
 import { type FileWatch, watchFiles } from './config/watch.ts';
+import { usersFileCredentials } from './credentials/credentials.ts';
 import { EMPTY_USER_DIRECTORY, loadUsersFile, type UserDirectory } from './credentials/users-file.ts';
 import { ConfigError } from './errors/config-error.ts';
 import { serverInterfacesFrom } from './hba/address.ts';
@@ -18,6 +20,7 @@ import { type HbaTable, loadHbaFile } from './hba/parse.ts';
 import { startHttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
+import { FailureDelays, PendingAuthGate } from './proxy/auth-throttle.ts';
 import { CancelMap } from './proxy/cancel-map.ts';
 import { PgListener } from './proxy/listener.ts';
 import type { Runtime } from './proxy/runtime.ts';
@@ -50,7 +53,7 @@ export interface StartOptions {
 }
 
 /** The parts of the runtime a reload replaces. */
-type LiveParts = Pick<Runtime, 'hba' | 'users' | 'tls' | 'serverInterfaces'>;
+type LiveParts = Pick<Runtime, 'hba' | 'users' | 'credentials' | 'tls' | 'serverInterfaces'>;
 
 /** Loads every file a configuration names; throws ConfigError listing the problems of all of them. */
 export function loadLiveParts(config: PgwardConfig): LiveParts {
@@ -64,15 +67,26 @@ export function loadLiveParts(config: PgwardConfig): LiveParts {
       return undefined;
     }
   };
-  const hba = attempt(() => loadHbaFile(config.hbaFile, { features: IMPLEMENTED_FEATURES }));
+  const upstreamLogins = new Set(config.upstream.logins.keys());
+  const hba = attempt(() =>
+    loadHbaFile(config.hbaFile, { features: IMPLEMENTED_FEATURES, references: { upstreamLogins } }),
+  );
   const users = attempt<UserDirectory>(() =>
-    config.usersFile === undefined ? EMPTY_USER_DIRECTORY : loadUsersFile(config.usersFile),
+    config.usersFile === undefined
+      ? EMPTY_USER_DIRECTORY
+      : loadUsersFile(config.usersFile, { upstreamLogins }),
   );
   const tls = attempt(() => (config.listen.tls === null ? null : new ServerTlsContext(config.listen.tls)));
   if (problems.length > 0 || !hba || !users || tls === undefined) {
     throw new ConfigError(problems.flatMap((error) => error.problems));
   }
-  return { hba, users, tls, serverInterfaces: serverInterfacesFrom(os.networkInterfaces()) };
+  return {
+    hba,
+    users,
+    credentials: usersFileCredentials(users),
+    tls,
+    serverInterfaces: serverInterfacesFrom(os.networkInterfaces()),
+  };
 }
 
 /** The files whose changes trigger a reload. */
@@ -86,6 +100,15 @@ function watchedFiles(config: PgwardConfig): string[] {
   ];
 }
 
+/** The mock-auth secret as key material; a random one (with a warning) when none is configured. */
+function mockAuthSecret(config: PgwardConfig, log: Logger): Buffer {
+  if (config.mockAuthSecret !== null) return createHash('sha256').update(config.mockAuthSecret).digest();
+  log.warn(
+    'mock_auth_secret is not set: unknown users get new SCRAM salts at every restart, so a client that watches across restarts can tell them from real users; set mock_auth_secret in pgward.yaml',
+  );
+  return randomBytes(32);
+}
+
 function logHbaWarnings(log: Logger, hba: HbaTable): void {
   for (const warning of hba.warnings) log.warn({ file: hba.file }, warning);
 }
@@ -93,11 +116,17 @@ function logHbaWarnings(log: Logger, hba: HbaTable): void {
 /** Loads the rule and user files and starts the listeners. Throws ConfigError on a bad file. */
 export async function startPgward(config: PgwardConfig, options: StartOptions = {}): Promise<Pgward> {
   const log = createLogger(config.log.level, options.logDestination);
+  const pendingAuth = new PendingAuthGate(config.limits.maxPendingAuth);
+  const metrics = new Metrics();
+  metrics.pendingAuth = () => pendingAuth.pending;
   const runtime: Runtime = {
     config,
     ...loadLiveParts(config),
+    mockAuthSecret: mockAuthSecret(config, log),
     cancelMap: new CancelMap(),
-    metrics: new Metrics(),
+    failureDelays: new FailureDelays(config.limits.authFailureDelay),
+    pendingAuth,
+    metrics,
     log,
   };
   logHbaWarnings(log, runtime.hba);
@@ -129,6 +158,8 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
       if (listenChanged) log.warn('listen addresses change only on restart; the other changes are in force');
       runtime.config = { ...next, listen: { ...current, tls: next.listen.tls } };
       Object.assign(runtime, parts);
+      runtime.failureDelays.reconfigure(next.limits.authFailureDelay);
+      runtime.pendingAuth.setMax(next.limits.maxPendingAuth);
       log.level = next.log.level;
       runtime.metrics.lastReload = { at, ok: true };
       log.info({ reason, rules: parts.hba.rules.length }, 'configuration reloaded');

@@ -5,7 +5,7 @@
  */
 
 import type { Logger } from 'pino';
-import type { UserDirectory } from '../credentials/users-file.ts';
+import type { CredentialSource } from '../credentials/credentials.ts';
 import type { HbaRule } from '../hba/rule.ts';
 import type { AuthFailure } from './failure.ts';
 
@@ -18,8 +18,24 @@ export interface AuthContext {
   host: string;
   tls: boolean;
   rule: HbaRule;
-  users: UserDirectory;
+  /** Stored credentials (users file, auth_query). */
+  credentials: CredentialSource;
+  /**
+   * The `tls-server-end-point` channel binding data of this TLS connection (RFC 5929: the server
+   * certificate's hash), or null when there is none (no TLS, or a certificate without a usable hash).
+   */
+  channelBinding: Buffer | null;
+  /** The secret unknown users' mock SCRAM salts derive from (stable across restarts). */
+  mockSecret: Buffer;
   log: Logger;
+}
+
+/** The SCRAM keys a client proved it holds, for logging in upstream with them (scram-passthrough). */
+export interface ScramClientKeys {
+  clientKey: Buffer;
+  serverKey: Buffer;
+  salt: Buffer;
+  iterations: number;
 }
 
 /** Who the client proved to be. */
@@ -30,6 +46,8 @@ export interface AuthIdentity {
   authenticatedAs: string;
   /** The client's cleartext password, when the method received one (for upstream passthrough). */
   cleartextPassword?: string;
+  /** The SCRAM keys, when the client authenticated with SCRAM (for scram-passthrough). */
+  scramKeys?: ScramClientKeys;
 }
 
 /** The next thing the session must do for a method. */
@@ -38,10 +56,17 @@ export type AuthStep =
       kind: 'challenge';
       /** A backend message to send (an Authentication* request). */
       message: Buffer;
+      /** The longest reply the method accepts (length word included); longer is a protocol violation. */
+      maxReplyLength?: number;
       /** Called with the body of the client's next 'p' message. */
       next: (reply: Buffer) => Promise<AuthStep>;
     }
-  | { kind: 'accepted'; identity: AuthIdentity }
+  | {
+      kind: 'accepted';
+      identity: AuthIdentity;
+      /** A message to send before AuthenticationOk (SCRAM's AuthenticationSASLFinal). */
+      finalMessage?: Buffer;
+    }
   | { kind: 'rejected'; failure: AuthFailure };
 
 /** An authentication method named by HBA rules. */

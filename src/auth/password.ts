@@ -1,9 +1,11 @@
 /**
  * `password`: asks for the cleartext password (AuthenticationCleartextPassword) and checks it against
- * the user's stored SCRAM verifier. Unknown users and users without a verifier fail exactly like a
- * wrong password.
+ * the user's stored credentials: the SCRAM verifier, else the md5 hash. Unknown users, and users with
+ * neither, fail exactly like a wrong password, after the same work (a decoy verifier's key derivation).
  */
 
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { StoredCredentials } from '../credentials/credentials.ts';
 import { encodeAuthenticationCleartextPassword } from '../wire/backend.ts';
 import { parsePasswordMessage } from '../wire/frontend.ts';
 import { type AuthMethod, accepted, rejected } from './method.ts';
@@ -11,6 +13,25 @@ import { createScramVerifier, verifyPasswordAgainstScram } from './scram/verifie
 
 /** A verifier no password matches, checked for unknown users so they cost the same time. */
 const decoyVerifier = createScramVerifier(`decoy-${process.pid}-${Date.now()}`);
+
+/** PostgreSQL's md5 form of a password: `md5` + md5(password ‖ user). */
+export function md5PasswordHash(password: string, user: string): string {
+  return `md5${createHash('md5')
+    .update(password + user)
+    .digest('hex')}`;
+}
+
+async function matches(
+  password: string,
+  user: string,
+  stored: StoredCredentials | undefined,
+): Promise<boolean> {
+  if (stored?.scram) return verifyPasswordAgainstScram(password, stored.scram);
+  if (stored?.md5)
+    return timingSafeEqual(Buffer.from(md5PasswordHash(password, user)), Buffer.from(stored.md5));
+  await verifyPasswordAgainstScram(password, await decoyVerifier);
+  return false;
+}
 
 export const passwordMethod: AuthMethod = {
   name: 'password',
@@ -20,12 +41,12 @@ export const passwordMethod: AuthMethod = {
       message: encodeAuthenticationCleartextPassword(),
       async next(reply) {
         const password = parsePasswordMessage(reply);
-        const verifier = ctx.users.find(ctx.user)?.scram;
         if (password === '')
           return rejected({ kind: 'password', reason: 'empty password returned by client' });
-        const ok = await verifyPasswordAgainstScram(password, verifier ?? (await decoyVerifier));
-        if (!verifier)
-          return rejected({ kind: 'password', reason: `user "${ctx.user}" has no stored verifier` });
+        const stored = await ctx.credentials.lookup(ctx.user);
+        const ok = await matches(password, ctx.user, stored);
+        if (!stored)
+          return rejected({ kind: 'password', reason: `user "${ctx.user}" has no stored credentials` });
         if (!ok) return rejected({ kind: 'password', reason: 'password does not match' });
         return accepted({ user: ctx.user, authenticatedAs: ctx.user, cleartextPassword: password });
       },

@@ -6,19 +6,23 @@
 
 import type { HbaFeatures, OptionKey } from '../hba/methods.ts';
 import type { HbaMethod } from '../hba/rule.ts';
+import { md5Method } from './md5.ts';
 import type { AuthMethod } from './method.ts';
 import { passwordMethod } from './password.ts';
 import { rejectMethod } from './reject.ts';
+import { scramSha256Method } from './scram-sha-256.ts';
 import { trustMethod } from './trust.ts';
 
 const METHODS: Partial<Record<HbaMethod, AuthMethod>> = {
   trust: trustMethod,
   reject: rejectMethod,
   password: passwordMethod,
+  md5: md5Method,
+  'scram-sha-256': scramSha256Method,
 };
 
 /** Rule options the implemented methods act on. */
-const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>(['allow_cleartext']);
+const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>(['allow_cleartext', 'upstream_login']);
 
 /** What rules may use. */
 export const IMPLEMENTED_FEATURES: HbaFeatures = {

@@ -7,6 +7,17 @@ import path from 'node:path';
 import { ConfigError } from '../errors/config-error.ts';
 import { DEFAULT_MAX_MESSAGE_LENGTH } from '../wire/limits.ts';
 import { type ListenAddress, parseListenAddress } from './listen-address.ts';
+import { type AuthQueryConfig, readAuthQuery, readUpstream, type UpstreamConfig } from './upstream-config.ts';
+
+export type {
+  AuthQueryConfig,
+  LoginMode,
+  UpstreamConfig,
+  UpstreamLoginConfig,
+  UpstreamTlsMode,
+} from './upstream-config.ts';
+export { LOGIN_MODES, UPSTREAM_TLS_MODES } from './upstream-config.ts';
+
 import {
   type At,
   MapReader,
@@ -29,25 +40,15 @@ export interface ListenTlsConfig {
   direct: boolean;
 }
 
-/** Upstream TLS modes, libpq's sslmode words. */
-export const UPSTREAM_TLS_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
-export type UpstreamTlsMode = (typeof UPSTREAM_TLS_MODES)[number];
-
-/** How pgward logs in to the upstream server. */
-export interface UpstreamLoginConfig {
-  /** `same`: as the client's user; `service`: always as `user`. */
-  mode: 'same' | 'service';
-  user: string | undefined;
-  password: string | undefined;
-}
-
-/** The real PostgreSQL server pgward relays to. */
-export interface UpstreamConfig {
-  host: string;
-  port: number;
-  tls: { mode: UpstreamTlsMode; caFile: string | undefined; serverName: string | undefined };
-  login: UpstreamLoginConfig;
-  connectTimeoutMs: number;
+/** Slowing down repeated failures of one client address and user (brute force). */
+export interface FailureDelayConfig {
+  /** Failures answered at once before the delay starts. */
+  after: number;
+  /** The first delay; each further failure doubles it, up to `maxMs`. */
+  initialMs: number;
+  maxMs: number;
+  /** A client address and user with no failure for this long start again from zero. */
+  forgetAfterMs: number;
 }
 
 /** Limits on clients (each has a test). */
@@ -55,8 +56,11 @@ export interface LimitsConfig {
   /** Time from accept to the end of authentication (PostgreSQL's authentication_timeout). */
   authTimeoutMs: number;
   maxClients: number;
+  /** Connections still negotiating or authenticating at once; beyond it new ones get 53300. */
+  maxPendingAuth: number;
   /** Largest typed message accepted before the relay starts. */
   maxMessageLength: number;
+  authFailureDelay: FailureDelayConfig;
 }
 
 /** The whole of pgward.yaml. */
@@ -73,6 +77,12 @@ export interface PgwardConfig {
   upstream: UpstreamConfig;
   hbaFile: string;
   usersFile: string | undefined;
+  authQuery: AuthQueryConfig | null;
+  /**
+   * The secret unknown users' mock SCRAM salts derive from. It must outlive restarts, or a client
+   * could tell unknown users (whose salt changed) from real ones; null: a random one per process.
+   */
+  mockAuthSecret: string | null;
   limits: LimitsConfig;
   log: { level: LogLevel };
 }
@@ -84,7 +94,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const DEFAULT_LIMITS: LimitsConfig = {
   authTimeoutMs: 60_000,
   maxClients: 10_000,
+  maxPendingAuth: 1000,
   maxMessageLength: DEFAULT_MAX_MESSAGE_LENGTH,
+  authFailureDelay: { after: 5, initialMs: 250, maxMs: 10_000, forgetAfterMs: 600_000 },
 };
 
 function readListenAddress(at: At): ListenAddress | undefined {
@@ -124,61 +136,34 @@ function readListen(at: At): PgwardConfig['listen'] | undefined {
   return { pg, unixSocketDir, http, tls };
 }
 
-function readUpstreamLogin(at: At): UpstreamLoginConfig | undefined {
-  const map = MapReader.open(at, ['mode', 'user', 'password']);
+function readFailureDelay(at: At): FailureDelayConfig | undefined {
+  const map = MapReader.open(at, ['after', 'initial_ms', 'max_ms', 'forget_after_ms']);
   if (!map) return undefined;
-  const mode = map.optional('mode', (a) => readChoice(a, ['same', 'service'] as const), 'same');
-  const user = map.optional('user', readString);
-  const password = map.optional('password', readSecret);
-  if (mode === 'service' && user === undefined) {
-    at.file.error(map.node, at.path, 'mode "service" needs a "user" to log in as');
+  const defaults = DEFAULT_LIMITS.authFailureDelay;
+  const after = map.optional('after', (a) => readInteger(a, 0, 1000), defaults.after);
+  const initialMs = map.optional('initial_ms', (a) => readInteger(a, 0, 600_000), defaults.initialMs);
+  const maxMs = map.optional('max_ms', (a) => readInteger(a, 0, 600_000), defaults.maxMs);
+  const forgetAfterMs = map.optional(
+    'forget_after_ms',
+    (a) => readInteger(a, 1000, 86_400_000),
+    defaults.forgetAfterMs,
+  );
+  if (initialMs !== undefined && maxMs !== undefined && maxMs < initialMs) {
+    at.file.error(map.at('max_ms').node, `${at.path}.max_ms`, `must be at least initial_ms (${initialMs})`);
   }
-  if (mode === 'same' && map.has('user')) {
-    at.file.error(
-      map.keyNode('user'),
-      `${at.path}.user`,
-      'mode "same" logs in as the client\'s user; "user" applies to mode "service"',
-    );
-  }
-  if (mode === undefined) return undefined;
-  return { mode, user, password };
-}
-
-function readUpstreamTls(at: At): UpstreamConfig['tls'] | undefined {
-  const map = MapReader.open(at, ['mode', 'ca', 'server_name']);
-  if (!map) return undefined;
-  const mode = map.optional('mode', (a) => readChoice(a, UPSTREAM_TLS_MODES), 'prefer');
-  const caFile = map.optional('ca', readPath);
-  const serverName = map.optional('server_name', readString);
-  if ((mode === 'verify-ca' || mode === 'verify-full') && caFile === undefined) {
-    at.file.error(map.node, at.path, `mode "${mode}" needs "ca" (the CA bundle to verify the server with)`);
-  }
-  return mode === undefined ? undefined : { mode, caFile, serverName };
-}
-
-function readUpstream(at: At): UpstreamConfig | undefined {
-  const map = MapReader.open(at, ['host', 'port', 'tls', 'login', 'connect_timeout_ms']);
-  if (!map) return undefined;
-  const host = map.required('host', readString);
-  const port = map.optional('port', (a) => readInteger(a, 1, 65535), 5432);
-  const tls = map.optional('tls', readUpstreamTls, {
-    mode: 'prefer',
-    caFile: undefined,
-    serverName: undefined,
-  });
-  const login = map.optional('login', readUpstreamLogin, {
-    mode: 'same',
-    user: undefined,
-    password: undefined,
-  });
-  const connectTimeoutMs = map.optional('connect_timeout_ms', (a) => readInteger(a, 1, 600_000), 5000);
-  if (host === undefined || port === undefined || tls === undefined || login === undefined) return undefined;
-  if (connectTimeoutMs === undefined) return undefined;
-  return { host, port, tls, login, connectTimeoutMs };
+  if (after === undefined || initialMs === undefined || maxMs === undefined || forgetAfterMs === undefined)
+    return undefined;
+  return { after, initialMs, maxMs, forgetAfterMs };
 }
 
 function readLimits(at: At): LimitsConfig | undefined {
-  const map = MapReader.open(at, ['auth_timeout_ms', 'max_clients', 'max_message_length']);
+  const map = MapReader.open(at, [
+    'auth_timeout_ms',
+    'max_clients',
+    'max_pending_auth',
+    'max_message_length',
+    'auth_failure_delay',
+  ]);
   if (!map) return undefined;
   const authTimeoutMs = map.optional(
     'auth_timeout_ms',
@@ -190,14 +175,25 @@ function readLimits(at: At): LimitsConfig | undefined {
     (a) => readInteger(a, 1, 1_000_000),
     DEFAULT_LIMITS.maxClients,
   );
+  const maxPendingAuth = map.optional(
+    'max_pending_auth',
+    (a) => readInteger(a, 1, 1_000_000),
+    DEFAULT_LIMITS.maxPendingAuth,
+  );
   const maxMessageLength = map.optional(
     'max_message_length',
     (a) => readInteger(a, 1024, 64 * 1024 * 1024),
     DEFAULT_LIMITS.maxMessageLength,
   );
+  const authFailureDelay = map.optional(
+    'auth_failure_delay',
+    readFailureDelay,
+    DEFAULT_LIMITS.authFailureDelay,
+  );
   if (authTimeoutMs === undefined || maxClients === undefined || maxMessageLength === undefined)
     return undefined;
-  return { authTimeoutMs, maxClients, maxMessageLength };
+  if (maxPendingAuth === undefined || authFailureDelay === undefined) return undefined;
+  return { authTimeoutMs, maxClients, maxPendingAuth, maxMessageLength, authFailureDelay };
 }
 
 function readLog(at: At): PgwardConfig['log'] | undefined {
@@ -223,6 +219,8 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     'upstream',
     'hba',
     'users',
+    'auth_query',
+    'mock_auth_secret',
     'limits',
     'log',
   ]);
@@ -236,9 +234,20 @@ function readConfig(yaml: YamlFile): PgwardConfig {
   const upstream = top.required('upstream', readUpstream);
   const hbaFile = top.optional('hba', readPath, path.join(yaml.dir, 'hba.yaml'));
   const usersFile = top.optional('users', readPath);
+  const authQuery = top.optional('auth_query', readAuthQuery, null);
+  const mockAuthSecret = top.optional('mock_auth_secret', readSecret, null);
   const limits = top.optional('limits', readLimits, DEFAULT_LIMITS);
   const log = top.optional('log', readLog, { level: 'info' as const });
   yaml.throwIfErrors();
-  if (!listen || !upstream || !hbaFile || !limits || !log) throw new ConfigError(yaml.errors);
-  return { file: yaml.file, listen, upstream, hbaFile, usersFile, limits, log };
+  if (
+    !listen ||
+    !upstream ||
+    !hbaFile ||
+    !limits ||
+    !log ||
+    authQuery === undefined ||
+    mockAuthSecret === undefined
+  )
+    throw new ConfigError(yaml.errors);
+  return { file: yaml.file, listen, upstream, hbaFile, usersFile, authQuery, mockAuthSecret, limits, log };
 }

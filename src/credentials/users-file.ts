@@ -1,6 +1,7 @@
 /**
- * The users file (`users.yaml`): locally defined users and their stored secrets. Only SCRAM-SHA-256
- * verifiers are stored, never passwords (`pgward passwd` writes them).
+ * The users file (`users.yaml`): locally defined users, their stored secrets (SCRAM-SHA-256 verifiers
+ * and, for the legacy `md5` method, md5 hashes; never passwords — `pgward passwd` writes them), their
+ * groups and the upstream login they use.
  */
 
 import { isScalar } from 'yaml';
@@ -12,9 +13,21 @@ import { YamlFile } from '../config/yaml-file.ts';
 export interface LocalUser {
   name: string;
   scram: ScramVerifier | undefined;
+  /** PostgreSQL's legacy `md5` + md5(password ‖ user), for the `md5` method only. */
+  md5: string | undefined;
   /** Groups the user belongs to, for `+group` and `samerole` in HBA rules. */
   groups: ReadonlySet<string>;
+  /** The named upstream login (pgward.yaml `upstream.logins`) this user's sessions use. */
+  upstreamLogin: string | undefined;
 }
+
+/** What the users file is checked against. */
+export interface UsersFileOptions {
+  /** The names of pgward.yaml's `upstream.logins`; a user naming another is an error. */
+  upstreamLogins?: ReadonlySet<string>;
+}
+
+const MD5_HASH = /^md5[0-9a-f]{32}$/;
 
 const NO_GROUPS: ReadonlySet<string> = new Set();
 
@@ -49,18 +62,42 @@ function readGroupName(at: At): string | undefined {
   return group;
 }
 
-function readUser(at: At, name: string): LocalUser | undefined {
-  const entry = MapReader.open(at, ['scram', 'groups']);
+function readMd5(at: At): string | undefined {
+  const text = readString(at);
+  if (text !== undefined && !MD5_HASH.test(text)) {
+    at.file.error(
+      at.node,
+      at.path,
+      'expected an md5 hash ("md5" and 32 hex digits, as pg_authid stores it), never a password',
+    );
+    return undefined;
+  }
+  return text;
+}
+
+function readLoginName(at: At, options: UsersFileOptions): string | undefined {
+  const name = readString(at);
+  if (name !== undefined && options.upstreamLogins && !options.upstreamLogins.has(name)) {
+    at.file.error(at.node, at.path, `no upstream login "${name}" in pgward.yaml (upstream.logins)`);
+    return undefined;
+  }
+  return name;
+}
+
+function readUser(at: At, name: string, options: UsersFileOptions): LocalUser | undefined {
+  const entry = MapReader.open(at, ['scram', 'md5', 'groups', 'upstream_login']);
   if (!entry) return undefined;
   const groups = entry.optional('groups', (a) => readList(a, readGroupName, true));
   return {
     name,
     scram: entry.optional('scram', readVerifier),
+    md5: entry.optional('md5', readMd5),
     groups: groups === undefined ? NO_GROUPS : new Set(groups),
+    upstreamLogin: entry.optional('upstream_login', (a) => readLoginName(a, options)),
   };
 }
 
-function readUsers(yaml: YamlFile): UserDirectory {
+function readUsers(yaml: YamlFile, options: UsersFileOptions): UserDirectory {
   yaml.throwIfErrors();
   const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['users']);
   // `users:` with every entry commented out is an empty map, not an error.
@@ -69,7 +106,7 @@ function readUsers(yaml: YamlFile): UserDirectory {
   );
   const users = new Map<string, LocalUser>();
   for (const name of byName?.keys() ?? []) {
-    const user = byName ? readUser(byName.at(name), name) : undefined;
+    const user = byName ? readUser(byName.at(name), name, options) : undefined;
     if (user) users.set(name, user);
   }
   yaml.throwIfErrors();
@@ -77,11 +114,11 @@ function readUsers(yaml: YamlFile): UserDirectory {
 }
 
 /** Parses a users file from text; throws ConfigError listing every problem. */
-export function parseUsersText(file: string, text: string): UserDirectory {
-  return readUsers(new YamlFile(file, text));
+export function parseUsersText(file: string, text: string, options: UsersFileOptions = {}): UserDirectory {
+  return readUsers(new YamlFile(file, text), options);
 }
 
 /** Reads a users file from disk; throws ConfigError listing every problem. */
-export function loadUsersFile(file: string): UserDirectory {
-  return readUsers(YamlFile.read(file));
+export function loadUsersFile(file: string, options: UsersFileOptions = {}): UserDirectory {
+  return readUsers(YamlFile.read(file), options);
 }

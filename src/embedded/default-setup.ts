@@ -104,10 +104,13 @@ export async function prepareDefaultSetup(
       port: embedded.port,
       tls: { mode: 'disable', caFile: undefined, serverName: undefined },
       login: { mode: 'same', user: undefined, password: upstreamPassword },
+      logins: new Map(),
       connectTimeoutMs: 5000,
     },
     hbaFile: DEFAULT_HBA_FILE,
     usersFile,
+    authQuery: null,
+    mockAuthSecret: await readOrCreateSecret(path.join(stateDir, 'mock-auth-secret')),
     limits: DEFAULT_LIMITS,
     log: { level: 'info' },
   };

@@ -17,6 +17,7 @@ export const OPTION_KEYS = [
   'scope',
   'server',
   'profile',
+  'upstream_login',
 ] as const;
 export type OptionKey = (typeof OPTION_KEYS)[number];
 
@@ -40,7 +41,7 @@ export interface MethodSpec {
 /** The table. */
 export const METHOD_SPECS: Readonly<Record<HbaMethod, MethodSpec>> = {
   trust: {
-    options: ['clientcert'],
+    options: ['clientcert', 'upstream_login'],
     required: [],
     cleartextSecret: false,
     hostsslOnly: false,
@@ -48,50 +49,56 @@ export const METHOD_SPECS: Readonly<Record<HbaMethod, MethodSpec>> = {
   },
   reject: { options: [], required: [], cleartextSecret: false, hostsslOnly: false, overHttp: true },
   password: {
-    options: ['allow_cleartext', 'clientcert'],
+    options: ['allow_cleartext', 'clientcert', 'upstream_login'],
     required: [],
     cleartextSecret: true,
     hostsslOnly: false,
     overHttp: true,
   },
-  md5: { options: ['clientcert'], required: [], cleartextSecret: false, hostsslOnly: false, overHttp: false },
+  md5: {
+    options: ['clientcert', 'upstream_login'],
+    required: [],
+    cleartextSecret: false,
+    hostsslOnly: false,
+    overHttp: false,
+  },
   'scram-sha-256': {
-    options: ['clientcert'],
+    options: ['clientcert', 'upstream_login'],
     required: [],
     cleartextSecret: false,
     hostsslOnly: false,
     overHttp: false,
   },
   cert: {
-    options: ['clientcert', 'clientname', 'map'],
+    options: ['clientcert', 'clientname', 'map', 'upstream_login'],
     required: [],
     cleartextSecret: false,
     hostsslOnly: true,
     overHttp: true,
   },
   jwt: {
-    options: ['validator', 'map', 'allow_cleartext', 'clientcert'],
+    options: ['validator', 'map', 'allow_cleartext', 'clientcert', 'upstream_login'],
     required: ['validator'],
     cleartextSecret: true,
     hostsslOnly: false,
     overHttp: true,
   },
   oauth: {
-    options: ['validator', 'issuer', 'scope', 'map', 'allow_cleartext', 'clientcert'],
+    options: ['validator', 'issuer', 'scope', 'map', 'allow_cleartext', 'clientcert', 'upstream_login'],
     required: ['validator'],
     cleartextSecret: true,
     hostsslOnly: false,
     overHttp: true,
   },
   http: {
-    options: ['server', 'allow_cleartext', 'clientcert'],
+    options: ['server', 'allow_cleartext', 'clientcert', 'upstream_login'],
     required: [],
     cleartextSecret: true,
     hostsslOnly: false,
     overHttp: true,
   },
   browser: {
-    options: ['profile', 'clientcert'],
+    options: ['profile', 'clientcert', 'upstream_login'],
     required: [],
     cleartextSecret: false,
     hostsslOnly: false,

@@ -10,7 +10,10 @@ import { YamlFile } from '../config/yaml-file.ts';
 import { ALL_FEATURES, type HbaFeatures, OPTION_KEYS } from './methods.ts';
 import { readAddressPattern, readNamePattern } from './patterns.ts';
 import { type AddressPattern, CONNECTION_TYPES, type HbaRule, PROTOCOLS } from './rule.ts';
-import { checkCombination, readMethod, readOptions } from './rule-options.ts';
+import { checkCombination, type HbaReferences, readMethod, readOptions } from './rule-options.ts';
+
+export type { HbaReferences } from './rule-options.ts';
+
 import { findShadowingRule } from './shadow.ts';
 
 /** A parsed HBA file: its rules in order, and warnings that did not stop it loading. */
@@ -59,9 +62,10 @@ function refuseEmpty<T>(map: MapReader, key: string, list: readonly T[] | undefi
 function readRule(
   at: At,
   index: number,
-  features: HbaFeatures,
+  options: Required<HbaParseOptions>,
   names: Map<string, number>,
 ): HbaRule | undefined {
+  const { features, references } = options;
   const map = MapReader.open(at, RULE_KEYS);
   if (!map) return undefined;
   const type = map.required('type', (a) => readChoice(a, CONNECTION_TYPES));
@@ -73,7 +77,7 @@ function readRule(
   const protocol = map.optional('protocol', (a) => readChoice(a, PROTOCOLS), 'pg');
   const name = readRuleName(map, index, names);
   const comment = map.optional('comment', readString);
-  const options = readOptions(map, method, features);
+  const ruleOptions = readOptions(map, method, features, references);
 
   let addresses: AddressPattern[] | null = null;
   if (type === 'local') {
@@ -85,7 +89,7 @@ function readRule(
   refuseEmpty(map, 'database', databases);
   refuseEmpty(map, 'user', users);
   refuseEmpty(map, 'address', addresses);
-  if (type !== undefined && method !== undefined) checkCombination(map, type, protocol, method, options);
+  if (type !== undefined && method !== undefined) checkCombination(map, type, protocol, method, ruleOptions);
   if (type === undefined || method === undefined || databases === undefined || users === undefined)
     return undefined;
   if (protocol === undefined || name === undefined || (type !== 'local' && addresses === null))
@@ -101,7 +105,7 @@ function readRule(
     users,
     addresses,
     method,
-    options,
+    options: ruleOptions,
     comment,
   };
 }
@@ -110,24 +114,30 @@ function readRule(
 export interface HbaParseOptions {
   /** The methods and options this pgward implements; all of the table by default. */
   features?: HbaFeatures;
+  /** Names in pgward.yaml rules may refer to; unchecked by default. */
+  references?: HbaReferences;
+}
+
+function withDefaults(options: HbaParseOptions): Required<HbaParseOptions> {
+  return { features: options.features ?? ALL_FEATURES, references: options.references ?? {} };
 }
 
 /** Parses HBA rules from YAML text; throws ConfigError listing every problem. */
 export function parseHbaText(file: string, text: string, options: HbaParseOptions = {}): HbaTable {
-  return readHbaFile(new YamlFile(file, text), options.features ?? ALL_FEATURES);
+  return readHbaFile(new YamlFile(file, text), withDefaults(options));
 }
 
 /** Reads and parses an HBA file from disk; throws ConfigError listing every problem. */
 export function loadHbaFile(file: string, options: HbaParseOptions = {}): HbaTable {
-  return readHbaFile(YamlFile.read(file), options.features ?? ALL_FEATURES);
+  return readHbaFile(YamlFile.read(file), withDefaults(options));
 }
 
-function readHbaFile(yaml: YamlFile, features: HbaFeatures): HbaTable {
+function readHbaFile(yaml: YamlFile, options: Required<HbaParseOptions>): HbaTable {
   yaml.throwIfErrors();
   const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['rules']);
   const names = new Map<string, number>();
   const rules = top?.required('rules', (at) =>
-    readList(at, (item, index) => readRule(item, index, features, names)),
+    readList(at, (item, index) => readRule(item, index, options, names)),
   );
   if (rules) {
     for (const rule of rules) {

@@ -23,26 +23,49 @@ function readHttpsUrl(at: At): string | undefined {
   return undefined;
 }
 
-/** How each option's value is read. */
-const OPTION_READERS: { [K in OptionKey]: (at: At) => RuleOptions[CamelOption<K>] | undefined } = {
-  allow_cleartext: readBoolean,
-  clientcert: (at) => readChoice(at, ['verify-ca', 'verify-full'] as const),
-  clientname: (at) => readChoice(at, ['CN', 'DN'] as const),
-  map: readString,
-  validator: readString,
-  issuer: readHttpsUrl,
-  scope: readString,
-  server: readString,
-  profile: readString,
-};
+/** Names defined elsewhere (pgward.yaml) that rules may refer to; unchecked when absent. */
+export interface HbaReferences {
+  upstreamLogins?: ReadonlySet<string>;
+}
 
-type CamelOption<K extends string> = K extends 'allow_cleartext' ? 'allowCleartext' : K;
+function field<K extends keyof RuleOptions>(
+  key: K,
+  value: RuleOptions[K] | undefined,
+): Partial<RuleOptions> | undefined {
+  return value === undefined ? undefined : ({ [key]: value } as Partial<RuleOptions>);
+}
+
+function readLoginName(at: At, references: HbaReferences): string | undefined {
+  const name = readString(at);
+  if (name !== undefined && references.upstreamLogins && !references.upstreamLogins.has(name)) {
+    at.file.error(at.node, at.path, `no upstream login "${name}" in pgward.yaml (upstream.logins)`);
+    return undefined;
+  }
+  return name;
+}
+
+/** How each option is read, and which field of RuleOptions it sets. */
+const OPTION_READERS: Readonly<
+  Record<OptionKey, (at: At, references: HbaReferences) => Partial<RuleOptions> | undefined>
+> = {
+  allow_cleartext: (at) => field('allowCleartext', readBoolean(at)),
+  clientcert: (at) => field('clientcert', readChoice(at, ['verify-ca', 'verify-full'] as const)),
+  clientname: (at) => field('clientname', readChoice(at, ['CN', 'DN'] as const)),
+  map: (at) => field('map', readString(at)),
+  validator: (at) => field('validator', readString(at)),
+  issuer: (at) => field('issuer', readHttpsUrl(at)),
+  scope: (at) => field('scope', readString(at)),
+  server: (at) => field('server', readString(at)),
+  profile: (at) => field('profile', readString(at)),
+  upstream_login: (at, references) => field('upstreamLogin', readLoginName(at, references)),
+};
 
 /** Reads the options present, refusing those the method does not take. */
 export function readOptions(
   map: MapReader,
   method: HbaMethod | undefined,
   features: HbaFeatures,
+  references: HbaReferences,
 ): RuleOptions {
   const options: RuleOptions = {
     allowCleartext: false,
@@ -54,6 +77,7 @@ export function readOptions(
     scope: undefined,
     server: undefined,
     profile: undefined,
+    upstreamLogin: undefined,
   };
   const spec = method === undefined ? undefined : METHOD_SPECS[method];
   for (const key of OPTION_KEYS) {
@@ -68,10 +92,7 @@ export function readOptions(
       map.file.error(map.keyNode(key), where, `option "${key}" is not supported by this version of pgward`);
       continue;
     }
-    const value = OPTION_READERS[key](map.at(key));
-    if (value === undefined) continue;
-    if (key === 'allow_cleartext') options.allowCleartext = value as boolean;
-    else (options as unknown as Record<string, unknown>)[key] = value;
+    Object.assign(options, OPTION_READERS[key](map.at(key), references));
   }
   for (const key of spec?.required ?? []) {
     if (!map.has(key)) map.file.error(map.node, map.path, `method "${method}" needs "${key}"`);

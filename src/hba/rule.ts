@@ -79,6 +79,8 @@ export interface RuleOptions {
   server: string | undefined;
   /** `browser`: the named OAuth2 login profile. */
   profile: string | undefined;
+  /** The named upstream login (pgward.yaml `upstream.logins`) for connections this rule lets in. */
+  upstreamLogin: string | undefined;
 }
 
 /** Where something is in its file (1-based). */

@@ -13,6 +13,10 @@ export class Metrics {
   upstreamFailures = 0;
   cancelRequests = 0;
   protocolViolations = 0;
+  /** Failed logins whose answer was delayed (repeated failures for one address and user). */
+  authFailuresDelayed = 0;
+  /** Reads the number of connections still authenticating (set by the owner of the gate). */
+  pendingAuth: () => number = () => 0;
   /** Last configuration reload: time and whether it failed. */
   lastReload: { at: Date; ok: boolean; error?: string } | null = null;
 
@@ -42,6 +46,10 @@ export class Metrics {
       `pgward_cancel_requests_total ${this.cancelRequests}`,
       '# TYPE pgward_protocol_violations_total counter',
       `pgward_protocol_violations_total ${this.protocolViolations}`,
+      '# TYPE pgward_auth_failures_delayed_total counter',
+      `pgward_auth_failures_delayed_total ${this.authFailuresDelayed}`,
+      '# TYPE pgward_connections_authenticating gauge',
+      `pgward_connections_authenticating ${this.pendingAuth()}`,
       '# TYPE pgward_config_last_reload_ok gauge',
       `pgward_config_last_reload_ok ${this.lastReload === null || this.lastReload.ok ? 1 : 0}`,
     ];

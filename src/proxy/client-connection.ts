@@ -101,11 +101,17 @@ export class ClientConnection {
    * The next typed message. With `allowed`, a message of another type is refused as soon as its type
    * byte arrives, before its length is even read (as PostgreSQL does during authentication).
    */
-  nextMessage(allowed?: readonly number[]): Promise<TypedMessage> {
+  nextMessage(allowed?: readonly number[], maxLength?: number): Promise<TypedMessage> {
     return this.#next(() => {
       const type = this.#reader.peekByte();
       if (allowed && type !== undefined && !allowed.includes(type)) {
         throw new PgError(SqlState.ProtocolViolation, `expected password response, got message type ${type}`);
+      }
+      const length = this.#reader.peekLength();
+      if (maxLength !== undefined && length !== undefined && length > maxLength) {
+        throw new PgError(SqlState.ProtocolViolation, 'invalid message length', {
+          logMessage: `authentication message of ${length} bytes, at most ${maxLength} accepted here`,
+        });
       }
       return this.#reader.readMessage();
     });

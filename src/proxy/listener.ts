@@ -89,14 +89,18 @@ export class PgListener {
   #accept(socket: net.Socket, transport: 'tcp' | 'local'): void {
     const metrics = this.#runtime.metrics;
     socket.on('error', () => {});
-    if (this.#closing || this.#sessions.size >= this.#runtime.config.limits.maxClients) {
+    const ticket =
+      this.#closing || this.#sessions.size >= this.#runtime.config.limits.maxClients
+        ? null
+        : this.#runtime.pendingAuth.tryEnter();
+    if (!ticket) {
       metrics.connectionsRefused++;
       refuse(socket);
       return;
     }
     metrics.connectionsAccepted++;
     metrics.connectionsActive++;
-    const session = new Session(socket, this.#runtime, transport);
+    const session = new Session(socket, this.#runtime, transport, ticket);
     this.#sessions.add(session);
     session.run().finally(() => {
       this.#sessions.delete(session);

@@ -8,7 +8,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { failureToPgError } from '../auth/failure.ts';
-import type { AuthContext, AuthIdentity } from '../auth/method.ts';
+import type { AuthContext, AuthIdentity, AuthStep } from '../auth/method.ts';
 import { authMethodFor } from '../auth/registry.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
@@ -19,6 +19,7 @@ import { newConnectionId } from '../observe/logger.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
 import { connectUpstream } from '../upstream/connect.ts';
 import { loginUpstream, UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
+import { planUpstreamLogin } from '../upstream/login-plan.ts';
 import {
   encodeAuthenticationOk,
   encodeBackendKeyData,
@@ -34,6 +35,7 @@ import {
   type StartupMessage,
 } from '../wire/frontend.ts';
 import { CANCEL_KEY_LENGTH_3_2, PROTOCOL_LATEST_MINOR, TLS_HANDSHAKE_RECORD } from '../wire/limits.ts';
+import { type PendingAuthTicket, sleep } from './auth-throttle.ts';
 import { ClientConnection, ClientGone } from './client-connection.ts';
 import { Relay } from './relay.ts';
 import type { Runtime } from './runtime.ts';
@@ -50,6 +52,9 @@ const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authenticati
 
 const NO_GROUPS: ReadonlySet<string> = new Set();
 
+/** How a method ends: accepted or rejected. */
+type FinalStep = Exclude<AuthStep, { kind: 'challenge' }>;
+
 function protocolViolation(message: string, detail?: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, detail === undefined ? {} : { detail });
 }
@@ -65,10 +70,19 @@ export class Session {
   readonly #address: IpAddress | null;
   #relay: Relay | null = null;
   #terminating: PgError | null = null;
+  /** The channel binding data of the certificate this connection's handshake presented. */
+  #channelBinding: Buffer | null = null;
 
-  /** @param transport what kind of listener accepted the socket (never guessed from the socket). */
-  constructor(socket: net.Socket, runtime: Runtime, transport: 'tcp' | 'local') {
+  /** This connection's place among those still authenticating; released once authentication ends. */
+  #pendingTicket: PendingAuthTicket | null;
+
+  /**
+   * @param transport what kind of listener accepted the socket (never guessed from the socket).
+   * @param ticket the place the listener took for it in the pending-authentication cap
+   */
+  constructor(socket: net.Socket, runtime: Runtime, transport: 'tcp' | 'local', ticket: PendingAuthTicket) {
     this.#runtime = runtime;
+    this.#pendingTicket = ticket;
     this.#transport = transport;
     if (transport === 'tcp') socket.setNoDelay(true);
     this.#address = transport === 'tcp' ? normalizeClientAddress(socket.remoteAddress) : null;
@@ -113,7 +127,13 @@ export class Session {
       return null;
     } finally {
       clearTimeout(timer);
+      this.#releasePending();
     }
+  }
+
+  #releasePending(): void {
+    this.#pendingTicket?.release();
+    this.#pendingTicket = null;
   }
 
   /** Ends the session with an ErrorResponse (shutdown, timeout), wherever it is. */
@@ -136,6 +156,7 @@ export class Session {
     if ((await this.#conn.peekFirstByte()) === TLS_HANDSHAKE_RECORD) {
       if (!tls?.direct || this.#transport === 'local')
         throw protocolViolation('direct TLS connections are not accepted here');
+      this.#channelBinding = tls.channelBinding;
       await this.#conn.startTls(tls.current, true);
       tlsDone = gssDone = true;
     }
@@ -157,6 +178,7 @@ export class Session {
               'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
             );
           }
+          this.#channelBinding = tls.channelBinding;
           await this.#conn.startTls(tls.current, false);
           gssDone = true;
           continue;
@@ -218,23 +240,31 @@ export class Session {
       throw noHbaEntryError(facts);
     }
     const ruleRef = { rule: rule.name, line: rule.source.line, method: rule.method };
-    const method = authMethodFor(rule.method);
     const ctx: AuthContext = {
       user: identity.user,
       database: identity.database,
       host: facts.address?.toString() ?? '[local]',
       tls: facts.tls,
       rule,
-      users: this.#runtime.users,
+      credentials: this.#runtime.credentials,
+      channelBinding: this.#conn.tls ? this.#channelBinding : null,
+      mockSecret: this.#runtime.mockAuthSecret,
       log: this.#log,
     };
-    let step = await method.begin(ctx);
-    while (step.kind === 'challenge') {
-      this.#conn.write(step.message);
-      const reply = await this.#conn.nextMessage([FrontendType.Password, FrontendType.Terminate]);
-      if (reply.type === FrontendType.Terminate)
-        throw new ClientGone('client sent Terminate during authentication');
-      step = await step.next(reply.body);
+    let step: FinalStep;
+    try {
+      step = await this.#runMethod(ctx);
+      await this.#countAttempt(ctx, step);
+    } catch (error) {
+      // A broken exchange (malformed SCRAM, a downgrade) is a decision too.
+      if (error instanceof PgError) {
+        this.#runtime.metrics.countAuth(rule.method, false);
+        this.#log.info(
+          { ...decision, ...ruleRef, result: 'error', sqlstate: error.sqlstate, reason: error.logMessage },
+          'auth decision',
+        );
+      }
+      throw error;
     }
     this.#runtime.metrics.countAuth(rule.method, step.kind === 'accepted');
     if (step.kind === 'rejected') {
@@ -248,26 +278,74 @@ export class Session {
       { ...decision, ...ruleRef, result: 'accepted', identity: step.identity.authenticatedAs },
       'auth decision',
     );
+    if (step.finalMessage) this.#conn.write(step.finalMessage);
     this.#conn.write(encodeAuthenticationOk());
     return { identity: step.identity, rule };
   }
 
+  /**
+   * Counts the attempt against the (address, user) pair; after too many failures, waits before the
+   * failure is answered, so guessing passwords gets slower and slower.
+   */
+  async #countAttempt(ctx: AuthContext, step: FinalStep): Promise<void> {
+    const delays = this.#runtime.failureDelays;
+    if (step.kind === 'accepted') {
+      delays.recordSuccess(ctx.host, ctx.user);
+      return;
+    }
+    if (step.failure.kind === 'hba-reject') return;
+    const wait = delays.delayFor(ctx.host, ctx.user);
+    delays.recordFailure(ctx.host, ctx.user);
+    if (wait === 0) return;
+    this.#runtime.metrics.authFailuresDelayed++;
+    this.#log.info(
+      { user: ctx.user, delayMs: wait },
+      'repeated authentication failures: delaying the answer',
+    );
+    await sleep(wait);
+  }
+
+  /** Drives a method's challenges until it accepts or rejects. */
+  async #runMethod(ctx: AuthContext): Promise<FinalStep> {
+    let step = await authMethodFor(ctx.rule.method).begin(ctx);
+    while (step.kind === 'challenge') {
+      this.#conn.write(step.message);
+      const reply = await this.#conn.nextMessage(
+        [FrontendType.Password, FrontendType.Terminate],
+        step.maxReplyLength,
+      );
+      if (reply.type === FrontendType.Terminate)
+        throw new ClientGone('client sent Terminate during authentication');
+      step = await step.next(reply.body);
+    }
+    return step;
+  }
+
   async #loginUpstream(
     identity: StartupIdentity,
-    authenticated: { identity: AuthIdentity },
+    authenticated: { identity: AuthIdentity; rule: HbaRule },
     parameters: ReadonlyMap<string, string>,
   ): Promise<UpstreamSession> {
     const upstream = this.#runtime.config.upstream;
-    const login = upstream.login;
-    const user =
-      login.mode === 'service' && login.user !== undefined ? login.user : authenticated.identity.user;
+    const { rule } = authenticated;
+    const plan = planUpstreamLogin(
+      upstream,
+      rule.options.upstreamLogin ?? this.#runtime.users.find(authenticated.identity.user)?.upstreamLogin,
+      authenticated.identity,
+      rule.method,
+    );
+    this.#log.debug(
+      { upstreamUser: plan.user, login: plan.loginName, secret: plan.secret.kind },
+      'upstream login',
+    );
     try {
       const socket = await connectUpstream(upstream);
       const session = await loginUpstream(socket, upstream, {
-        user,
+        user: plan.user,
         database: identity.database,
         parameters,
-        password: login.password,
+        secret: plan.secret,
+        loginName: plan.loginName,
       });
       if (this.#terminating) {
         session.socket.destroy();

@@ -3,27 +3,41 @@
  * rebuilt on reload so new handshakes use new material while established sessions keep theirs.
  */
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ListenTlsConfig } from '../config/pgward-config.ts';
+import { tlsServerEndPoint } from './channel-binding.ts';
 
 /** Holds the current SecureContext for the listener. */
 export class ServerTlsContext {
   #context: SecureContext;
+  #channelBinding: Buffer | null;
   #config: ListenTlsConfig;
 
   constructor(config: ListenTlsConfig) {
     this.#config = config;
-    this.#context = ServerTlsContext.#build(config);
+    [this.#context, this.#channelBinding] = ServerTlsContext.#build(config);
   }
 
-  static #build(config: ListenTlsConfig): SecureContext {
-    return createSecureContext({
-      cert: readFileSync(config.certFile),
+  static #build(config: ListenTlsConfig): [SecureContext, Buffer | null] {
+    const cert = readFileSync(config.certFile);
+    const context = createSecureContext({
+      cert,
       key: readFileSync(config.keyFile),
       ...(config.caFile === undefined ? {} : { ca: readFileSync(config.caFile) }),
       minVersion: 'TLSv1.2',
     });
+    // The first certificate of the file is the one the handshake presents.
+    return [context, tlsServerEndPoint(new X509Certificate(cert).raw)];
+  }
+
+  /**
+   * The tls-server-end-point channel binding data of the certificate new handshakes present, or null
+   * when its signature algorithm names no hash (then SCRAM-SHA-256-PLUS is not offered).
+   */
+  get channelBinding(): Buffer | null {
+    return this.#channelBinding;
   }
 
   /** The context new handshakes use. */
@@ -38,7 +52,7 @@ export class ServerTlsContext {
 
   /** Re-reads the files; on error the old context stays and the error is thrown. */
   reload(config: ListenTlsConfig = this.#config): void {
-    this.#context = ServerTlsContext.#build(config);
+    [this.#context, this.#channelBinding] = ServerTlsContext.#build(config);
     this.#config = config;
   }
 }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
+import type { ScramClientKeys } from '../auth/method.ts';
 import type { UpstreamConfig } from '../config/pgward-config.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
@@ -41,13 +42,22 @@ export class UpstreamRejection extends PgError {
   }
 }
 
+/** What pgward proves to the upstream. */
+export type UpstreamSecret =
+  | { kind: 'none' }
+  | { kind: 'password'; password: string }
+  /** The SCRAM keys a client proved (scram-passthrough): answers SCRAM only. */
+  | { kind: 'scram-keys'; keys: ScramClientKeys };
+
 /** Who to log in as and what to send. */
 export interface LoginRequest {
   user: string;
   database: string;
   /** Startup parameters forwarded from the client (user and database excluded). */
   parameters: ReadonlyMap<string, string>;
-  password: string | undefined;
+  secret: UpstreamSecret;
+  /** Names the login in errors (`upstream login "name"`). */
+  loginName: string;
 }
 
 function frameBytes(frame: TypedMessage): Buffer {
@@ -84,14 +94,15 @@ export function loginUpstream(
   let secretKey = Buffer.alloc(0);
   let scram: ScramClient | null = null;
 
-  const needPassword = (): string => {
-    if (request.password === undefined) {
-      throw upstreamFailure(
-        config,
-        `upstream asked for a password for user "${request.user}" and none is configured`,
-      );
-    }
-    return request.password;
+  const needPassword = (asked: string): string => {
+    const secret = request.secret;
+    if (secret.kind === 'password') return secret.password;
+    throw upstreamFailure(
+      config,
+      secret.kind === 'none'
+        ? `upstream asked for a password for user "${request.user}" and ${request.loginName} has none`
+        : `upstream asked for ${asked} for user "${request.user}"; ${request.loginName} can only answer SCRAM-SHA-256`,
+    );
   };
 
   const handle = async (frame: TypedMessage): Promise<UpstreamSession | null> => {
@@ -101,11 +112,11 @@ export function loginUpstream(
       case 'authenticationOk':
         return null;
       case 'authenticationCleartextPassword':
-        socket.write(serialize.password(needPassword()));
+        socket.write(serialize.password(needPassword('a cleartext password')));
         return null;
       case 'authenticationMD5Password': {
         const salt = (message as unknown as { salt: Buffer }).salt;
-        const inner = md5Hex(needPassword() + request.user);
+        const inner = md5Hex(needPassword('an md5 password') + request.user);
         socket.write(serialize.password(`md5${md5Hex(Buffer.concat([Buffer.from(inner), salt]))}`));
         return null;
       }
@@ -117,7 +128,8 @@ export function loginUpstream(
             `upstream offers no supported SASL mechanism (${mechanisms.join(', ')})`,
           );
         }
-        scram = new ScramClient(needPassword());
+        const secret = request.secret;
+        scram = new ScramClient(secret.kind === 'scram-keys' ? secret.keys : needPassword('SCRAM'));
         socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_SHA_256, scram.firstMessage()));
         return null;
       }

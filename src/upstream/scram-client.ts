@@ -1,26 +1,52 @@
 /**
  * The client side of SCRAM-SHA-256 (RFC 5802/7677), used to log in to the upstream. Without channel
- * binding (GS2 header `n,,`).
+ * binding (GS2 header `n,,`). Proves either a password, or — for scram-passthrough — the ClientKey a
+ * client proved to pgward, which works when the upstream holds the same verifier (same salt and
+ * iteration count): the proof needs only ClientKey and StoredKey = H(ClientKey).
  *
  * @see https://www.rfc-editor.org/rfc/rfc5802#section-3
  */
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { computeSaltedPassword, deriveScramKeys, hmac, xor } from '../auth/scram/keys.ts';
+import type { ScramClientKeys } from '../auth/method.ts';
+import {
+  computeSaltedPassword,
+  deriveScramKeys,
+  hmac,
+  type ScramKeys,
+  sha256,
+  xor,
+} from '../auth/scram/keys.ts';
 
 /** The mechanism name. */
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256';
 
 /** A SCRAM client exchange in progress. */
 export class ScramClient {
-  readonly #password: string;
+  readonly #secret: { password: string } | { keys: ScramClientKeys };
   readonly #nonce: string;
   #serverSignature: Buffer | null = null;
 
-  /** @param nonce the client nonce; random unless a test pins it. */
-  constructor(password: string, nonce: string = randomBytes(18).toString('base64')) {
-    this.#password = password;
+  /**
+   * @param secret the password, or the keys a client proved (scram-passthrough)
+   * @param nonce the client nonce; random unless a test pins it.
+   */
+  constructor(secret: string | ScramClientKeys, nonce: string = randomBytes(18).toString('base64')) {
+    this.#secret = typeof secret === 'string' ? { password: secret } : { keys: secret };
     this.#nonce = nonce;
+  }
+
+  async #keys(salt: Buffer, iterations: number): Promise<ScramKeys> {
+    const secret = this.#secret;
+    if ('password' in secret)
+      return deriveScramKeys(await computeSaltedPassword(secret.password, salt, iterations));
+    const { keys } = secret;
+    if (!keys.salt.equals(salt) || keys.iterations !== iterations) {
+      throw new Error(
+        'SCRAM: the upstream holds a different verifier for this user than the one the client proved (salt or iteration count differ)',
+      );
+    }
+    return { clientKey: keys.clientKey, storedKey: sha256(keys.clientKey), serverKey: keys.serverKey };
   }
 
   get #clientFirstBare(): string {
@@ -48,7 +74,7 @@ export class ScramClient {
     }
     const finalWithoutProof = `c=biws,r=${nonce}`;
     const authMessage = `${this.#clientFirstBare},${serverFirst},${finalWithoutProof}`;
-    const keys = deriveScramKeys(await computeSaltedPassword(this.#password, salt, iterations));
+    const keys = await this.#keys(salt, iterations);
     const proof = xor(keys.clientKey, hmac(keys.storedKey, authMessage));
     this.#serverSignature = hmac(keys.serverKey, authMessage);
     return `${finalWithoutProof},p=${proof.toString('base64')}`;

@@ -38,6 +38,11 @@ export class FrameReader {
     return this.#buffer[0];
   }
 
+  /** The length word of the next typed message, once its five header bytes have arrived. */
+  peekLength(): number | undefined {
+    return this.#buffer.length < 5 ? undefined : this.#buffer.readInt32BE(1);
+  }
+
   /** Appends received bytes. */
   push(chunk: Buffer): void {
     this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);

@@ -30,8 +30,8 @@ export interface TestPgwardOptions {
   users?: Record<string, string>;
   /** Serve TLS (self-signed certificate generated for this run). Default true. */
   tls?: boolean;
-  /** Extra YAML lines under `limits:`. */
-  limits?: Record<string, number>;
+  /** Extra YAML lines under `limits:` (values written as given: numbers or flow maps). */
+  limits?: Record<string, number | string>;
   /** `upstream.login` override (default: mode same with the upstream superuser's password). */
   login?: string;
   /** Extra YAML appended under `upstream:` (e.g. `connect_timeout_ms: 500`). */
@@ -49,6 +49,10 @@ export interface TestPgwardOptions {
   groups?: Record<string, string[]>;
   /** Reload when a configuration file changes. */
   watch?: boolean;
+  /** users.yaml text, instead of the one built from `users` and `groups`. */
+  usersFile?: string;
+  /** Top-level YAML appended to pgward.yaml (e.g. `auth_query:` or `mock_auth_secret:`). */
+  extraConfig?: string;
 }
 
 /** A running test pgward. */
@@ -99,7 +103,10 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
   await writeFile(path.join(dir, 'hba.yaml'), options.hba);
   for (const [name, content] of Object.entries(options.files ?? {}))
     await writeFile(path.join(dir, name), content);
-  await writeFile(path.join(dir, 'users.yaml'), await usersYaml(options.users ?? {}, options.groups ?? {}));
+  await writeFile(
+    path.join(dir, 'users.yaml'),
+    options.usersFile ?? (await usersYaml(options.users ?? {}, options.groups ?? {})),
+  );
   const tls = options.tls ?? true;
   const limits = Object.entries(options.limits ?? {}).map(([k, v]) => `  ${k}: ${v}`);
   const config = [
@@ -118,6 +125,7 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     'users: users.yaml',
     limits.length > 0 ? `limits:\n${limits.join('\n')}` : '',
     'log: { level: debug }',
+    options.extraConfig ?? '',
     '',
   ]
     .filter((line) => line !== '')
