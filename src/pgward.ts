@@ -12,7 +12,12 @@ import { IMPLEMENTED_FEATURES } from './auth/registry.ts';
 import { formatListenAddress, type ListenAddress } from './config/listen-address.ts';
 import { loadPgwardConfig, type PgwardConfig } from './config/pgward-config.ts';
 import { type FileWatch, watchFiles } from './config/watch.ts';
-import { usersFileCredentials } from './credentials/credentials.ts';
+import { type AuthQuerySource, createAuthQuerySource } from './credentials/auth-query.ts';
+import {
+  type CredentialSource,
+  chainCredentialSources,
+  usersFileCredentials,
+} from './credentials/credentials.ts';
 import { EMPTY_USER_DIRECTORY, loadUsersFile, type UserDirectory } from './credentials/users-file.ts';
 import { ConfigError } from './errors/config-error.ts';
 import { serverInterfacesFrom } from './hba/address.ts';
@@ -53,7 +58,7 @@ export interface StartOptions {
 }
 
 /** The parts of the runtime a reload replaces. */
-type LiveParts = Pick<Runtime, 'hba' | 'users' | 'credentials' | 'tls' | 'serverInterfaces'>;
+type LiveParts = Pick<Runtime, 'hba' | 'users' | 'tls' | 'serverInterfaces'>;
 
 /** Loads every file a configuration names; throws ConfigError listing the problems of all of them. */
 export function loadLiveParts(config: PgwardConfig): LiveParts {
@@ -83,7 +88,6 @@ export function loadLiveParts(config: PgwardConfig): LiveParts {
   return {
     hba,
     users,
-    credentials: usersFileCredentials(users),
     tls,
     serverInterfaces: serverInterfacesFrom(os.networkInterfaces()),
   };
@@ -109,6 +113,45 @@ function mockAuthSecret(config: PgwardConfig, log: Logger): Buffer {
   return randomBytes(32);
 }
 
+/**
+ * The auth_query source for a configuration: the current one when neither auth_query nor the
+ * upstream changed (its pool and cache carry over a reload), else a new one (the old one is closed).
+ */
+class AuthQueryHolder {
+  #key = 'null';
+  #source: AuthQuerySource | null = null;
+  readonly #log: Logger;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  get source(): AuthQuerySource | null {
+    return this.#source;
+  }
+
+  update(config: PgwardConfig): void {
+    const key = JSON.stringify(config.authQuery === null ? null : [config.authQuery, config.upstream]);
+    if (key === this.#key) return;
+    const previous = this.#source;
+    this.#source =
+      config.authQuery === null ? null : createAuthQuerySource(config.authQuery, config.upstream, this.#log);
+    this.#key = key;
+    void previous?.close();
+  }
+
+  async close(): Promise<void> {
+    await this.#source?.close();
+    this.#source = null;
+  }
+}
+
+/** Users file first, then auth_query (PgBouncer's order: auth_file, then auth_query). */
+function credentialsFor(users: UserDirectory, authQuery: AuthQuerySource | null): CredentialSource {
+  const file = usersFileCredentials(users);
+  return authQuery ? chainCredentialSources(file, authQuery) : file;
+}
+
 function logHbaWarnings(log: Logger, hba: HbaTable): void {
   for (const warning of hba.warnings) log.warn({ file: hba.file }, warning);
 }
@@ -119,9 +162,13 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
   const pendingAuth = new PendingAuthGate(config.limits.maxPendingAuth);
   const metrics = new Metrics();
   metrics.pendingAuth = () => pendingAuth.pending;
+  const live = loadLiveParts(config);
+  const authQuery = new AuthQueryHolder(log);
+  authQuery.update(config);
   const runtime: Runtime = {
     config,
-    ...loadLiveParts(config),
+    ...live,
+    credentials: credentialsFor(live.users, authQuery.source),
     mockAuthSecret: mockAuthSecret(config, log),
     cancelMap: new CancelMap(),
     failureDelays: new FailureDelays(config.limits.authFailureDelay),
@@ -157,7 +204,11 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
         JSON.stringify([current.pg, current.unixSocketDir, current.http]);
       if (listenChanged) log.warn('listen addresses change only on restart; the other changes are in force');
       runtime.config = { ...next, listen: { ...current, tls: next.listen.tls } };
-      Object.assign(runtime, parts);
+      authQuery.update(next);
+      // A secret set or changed in pgward.yaml takes over; none keeps the one in use.
+      if (next.mockAuthSecret !== null && next.mockAuthSecret !== runtime.config.mockAuthSecret)
+        runtime.mockAuthSecret = mockAuthSecret(next, log);
+      Object.assign(runtime, parts, { credentials: credentialsFor(parts.users, authQuery.source) });
       runtime.failureDelays.reconfigure(next.limits.authFailureDelay);
       runtime.pendingAuth.setMax(next.limits.maxPendingAuth);
       log.level = next.log.level;
@@ -204,11 +255,13 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
         httpServer?.closeAllConnections();
         httpServer?.close();
         await listener.close();
+        await authQuery.close();
       },
     };
   } catch (error) {
     watching.current?.close();
     await listener.close(0);
+    await authQuery.close();
     httpServer?.close();
     throw error;
   }

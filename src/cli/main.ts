@@ -1,5 +1,5 @@
 /**
- * The `pgward` command line: `start`, `check`, `explain` and `hba import`. Thin: parses arguments and
+ * The `pgward` command line: `start`, `check`, `explain`, `hba import` and `passwd`. Thin: parses arguments and
  * calls into the modules that do the work.
  */
 
@@ -10,6 +10,7 @@ import { ConfigError } from '../errors/config-error.ts';
 import { runCheck } from './check.ts';
 import { runExplain } from './explain.ts';
 import { runHbaImport } from './hba-import.ts';
+import { runPasswd } from './passwd.ts';
 import { runStart } from './start.ts';
 
 const USAGE = `usage: pgward <command> [options]
@@ -26,6 +27,11 @@ commands:
       print the HBA rule a connection would match, and why each earlier rule did not
   hba import pg_hba.conf
       convert a PostgreSQL pg_hba.conf to hba.yaml on stdout; problems on stderr
+  passwd USER [--file users.yaml] [--stdin] [--md5]
+      store USER's SCRAM-SHA-256 verifier (with --md5 also the md5 hash; without, an old one is removed)
+      in the users file, ./users.yaml by default (the embedded default's is .pgward/users.yaml); the
+      password is typed twice at the terminal, or with --stdin read from stdin (one trailing newline
+      removed)
 
 Without --config, check and explain read ./pgward.yaml when it exists, else the embedded default's
 rules (hba/default.yaml) and the state dir's users file, as start does.
@@ -130,6 +136,24 @@ async function main(argv: string[]): Promise<void> {
       if (sub !== 'import' || args.length !== 1 || args[0] === undefined)
         fail('usage: pgward hba import pg_hba.conf');
       process.exitCode = runHbaImport(args[0]);
+      return;
+    }
+    case 'passwd': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: {
+          file: { type: 'string', default: 'users.yaml' },
+          stdin: { type: 'boolean', default: false },
+          md5: { type: 'boolean', default: false },
+        },
+        allowPositionals: true,
+        strict: true,
+      });
+      const [user] = positionals;
+      if (positionals.length !== 1 || user === undefined)
+        fail('usage: pgward passwd USER [--file users.yaml] [--stdin] [--md5]');
+      if (user === '') fail('the user name must not be empty');
+      process.exitCode = await runPasswd({ user, ...values });
       return;
     }
     case undefined:

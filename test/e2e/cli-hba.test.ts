@@ -123,7 +123,7 @@ t.test('pgward explain names the matching rule and why each earlier rule did not
   const plain = await pgward(['explain', '--config', config, '--user', 'mallory', '--addr', '10.2.3.4']);
   t.match(
     plain.stdout,
-    '2. "office" (' + hba + ':3): no (type: the rule is hostssl, this is a TCP/IP connection without TLS)',
+    `2. "office" (${hba}:3): no (type: the rule is hostssl, this is a TCP/IP connection without TLS)`,
   );
   t.match(plain.stdout, '→ 3. "block-mallory"');
   const local = await pgward(['explain', '--config', config, '--user', 'alice', '--addr', 'local']);

@@ -208,7 +208,7 @@ t.test('every auth decision is logged with the rule that made it and the connect
   const sameConnection = ward.logs.lines.filter((line) => line.conn === accept.conn).map((line) => line.msg);
   t.same(
     sameConnection.filter((msg) => msg !== 'relay closing'),
-    ['connection accepted', 'auth decision', 'session started', 'session ended'],
+    ['connection accepted', 'auth decision', 'upstream login', 'session started', 'session ended'],
     'every line of the connection carries its id',
   );
 });

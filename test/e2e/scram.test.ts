@@ -4,7 +4,10 @@
  * user are byte-identical and take the same time; protocol abuse gets PostgreSQL's errors.
  */
 
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import postgres from 'postgres';
@@ -312,3 +315,39 @@ t.test('a SASLInitialResponse without data gets an empty challenge, then the exc
   t.doesNotThrow(() => scram.verifyServerFinal(String(final?.data ?? '')), 'the server proved the key too');
   client.destroy();
 });
+
+t.test(
+  'a certificate without a usable hash (Ed25519): no -PLUS on offer, libpq\'s "y" flag is accepted',
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgward-ed25519-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const key = path.join(dir, 'server.key');
+    const cert = path.join(dir, 'server.crt');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'ED25519', '-out', key], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-new', '-key', key, '-subj', '/CN=localhost', '-days', '1', '-out', cert],
+      { stdio: 'ignore' },
+    );
+    const edWard = await startTestPgward(t, {
+      upstream,
+      hba: 'rules:\n  - { type: hostssl, address: all, database: all, user: all, method: scram-sha-256 }\n',
+      users: { alice: PASSWORDS.alice },
+      login: `{ mode: service, user: ${upstream.user}, password: ${JSON.stringify(upstream.password)} }`,
+      files: { 'server.crt': readFileSync(cert, 'utf8'), 'server.key': readFileSync(key, 'utf8') },
+    });
+    const conninfo = `host=127.0.0.1 port=${edWard.port} dbname=postgres user=alice sslmode=require`;
+    const prefer = await psql(conninfo, ['-tAc', 'select 8'], { password: PASSWORDS.alice });
+    t.equal(prefer.code, 0, prefer.stderr);
+    t.equal(prefer.stdout.trim(), '8', 'libpq (channel_binding=prefer) logs in with the y flag');
+    const required = await psql(`${conninfo} channel_binding=require`, ['-tAc', 'select 8'], {
+      password: PASSWORDS.alice,
+    });
+    t.not(required.code, 0);
+    t.match(
+      required.stderr,
+      /channel binding/,
+      'a client that requires binding refuses, as against PostgreSQL',
+    );
+  },
+);
