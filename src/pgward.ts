@@ -100,7 +100,14 @@ function watchedFiles(config: PgwardConfig): string[] {
     ...(config.file ? [config.file] : []),
     config.hbaFile,
     ...(config.usersFile ? [config.usersFile] : []),
-    ...(tls ? [tls.certFile, tls.keyFile, ...(tls.caFile ? [tls.caFile] : [])] : []),
+    ...(tls
+      ? [
+          tls.certFile,
+          tls.keyFile,
+          ...(tls.caFile ? [tls.caFile] : []),
+          ...(tls.crlFile ? [tls.crlFile] : []),
+        ]
+      : []),
   ];
 }
 

@@ -7,13 +7,23 @@ import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 
 /** Classes of failure; each maps to exactly one client-visible error shape. */
-export type FailureKind = 'password' | 'hba-reject';
+export type FailureKind =
+  | 'password'
+  | 'hba-reject'
+  /** The rule needs a client certificate and none was presented. */
+  | 'certificate-missing'
+  /** The certificate did not verify: expired, not yet valid, unknown CA, revoked. */
+  | 'certificate-invalid'
+  /** The certificate verified, but its name does not match the user (directly or through a map). */
+  | 'certificate';
 
 /** An authentication failure: the class (drives the client message) and the reason (log only). */
 export interface AuthFailure {
   kind: FailureKind;
   /** Why, for the log: `unknown user`, `wrong password`, `no verifier stored`… */
   reason: string;
+  /** A DETAIL the client may see (only where it tells nothing about other users). */
+  detail?: string;
 }
 
 /** Facts the client-visible message may name. */
@@ -34,6 +44,24 @@ export function failureToPgError(failure: AuthFailure, facts: FailureFacts): PgE
         {
           logMessage: `password authentication failed for user "${facts.user}": ${failure.reason}`,
         },
+      );
+    case 'certificate-missing':
+      return new PgError(
+        SqlState.InvalidAuthorizationSpecification,
+        'connection requires a valid client certificate',
+        { logMessage: `connection requires a valid client certificate: ${failure.reason}` },
+      );
+    case 'certificate-invalid':
+      return new PgError(
+        SqlState.InvalidAuthorizationSpecification,
+        `certificate validation failed for user "${facts.user}"`,
+        { detail: failure.detail, logMessage: `certificate validation failed: ${failure.reason}` },
+      );
+    case 'certificate':
+      return new PgError(
+        SqlState.InvalidAuthorizationSpecification,
+        `certificate authentication failed for user "${facts.user}"`,
+        { logMessage: `certificate authentication failed for user "${facts.user}": ${failure.reason}` },
       );
     case 'hba-reject':
       return new PgError(

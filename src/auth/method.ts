@@ -6,7 +6,9 @@
 
 import type { Logger } from 'pino';
 import type { CredentialSource } from '../credentials/credentials.ts';
+import type { IdentMap } from '../hba/ident-map.ts';
 import type { HbaRule } from '../hba/rule.ts';
+import type { PeerCertificate } from '../tls/peer-certificate.ts';
 import type { AuthFailure } from './failure.ts';
 
 /** What a method may know about the connection it is authenticating. */
@@ -27,6 +29,12 @@ export interface AuthContext {
   channelBinding: Buffer | null;
   /** The secret unknown users' mock SCRAM salts derive from (stable across restarts). */
   mockSecret: Buffer;
+  /** The client's TLS certificate, when it presented one (verified or not: see its `problem`). */
+  peerCertificate: PeerCertificate | null;
+  /** The ident maps of the HBA file, for rules with `map`. */
+  maps: ReadonlyMap<string, IdentMap>;
+  /** The users file groups of a user (for `+group` in ident maps). */
+  groupsOf(user: string): ReadonlySet<string>;
   log: Logger;
 }
 

@@ -6,6 +6,7 @@
 
 import type { HbaFeatures, OptionKey } from '../hba/methods.ts';
 import type { HbaMethod } from '../hba/rule.ts';
+import { certMethod } from './cert.ts';
 import { md5Method } from './md5.ts';
 import type { AuthMethod } from './method.ts';
 import { passwordMethod } from './password.ts';
@@ -19,10 +20,17 @@ const METHODS: Partial<Record<HbaMethod, AuthMethod>> = {
   password: passwordMethod,
   md5: md5Method,
   'scram-sha-256': scramSha256Method,
+  cert: certMethod,
 };
 
 /** Rule options the implemented methods act on. */
-const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>(['allow_cleartext', 'upstream_login']);
+const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>([
+  'allow_cleartext',
+  'upstream_login',
+  'clientcert',
+  'clientname',
+  'map',
+]);
 
 /** What rules may use. */
 export const IMPLEMENTED_FEATURES: HbaFeatures = {

@@ -35,7 +35,10 @@ import { YamlFile } from './yaml-file.ts';
 export interface ListenTlsConfig {
   certFile: string;
   keyFile: string;
+  /** CAs client certificates are verified against; with it, clients are asked for a certificate. */
   caFile: string | undefined;
+  /** A certificate revocation list (PEM) checked with `caFile`. */
+  crlFile: string | undefined;
   /** Accept direct TLS (PostgreSQL 17 `sslnegotiation=direct`, ALPN `postgresql`). */
   direct: boolean;
 }
@@ -111,14 +114,22 @@ function readListenAddress(at: At): ListenAddress | undefined {
 }
 
 function readListenTls(at: At): ListenTlsConfig | undefined {
-  const map = MapReader.open(at, ['cert', 'key', 'ca', 'direct']);
+  const map = MapReader.open(at, ['cert', 'key', 'ca', 'crl', 'direct']);
   if (!map) return undefined;
   const certFile = map.required('cert', readPath);
   const keyFile = map.required('key', readPath);
   const caFile = map.optional('ca', readPath);
+  const crlFile = map.optional('crl', readPath);
   const direct = map.optional('direct', readBoolean, true);
+  if (crlFile !== undefined && !map.has('ca')) {
+    at.file.error(
+      map.keyNode('crl'),
+      `${at.path}.crl`,
+      'a CRL needs "ca": client certificates are only checked against a CA',
+    );
+  }
   if (certFile === undefined || keyFile === undefined) return undefined;
-  return { certFile, keyFile, caFile, direct };
+  return { certFile, keyFile, caFile, crlFile, direct };
 }
 
 function readListen(at: At): PgwardConfig['listen'] | undefined {

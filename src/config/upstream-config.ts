@@ -26,6 +26,8 @@ export interface UpstreamLoginConfig {
   mode: LoginMode;
   user: string | undefined;
   password: string | undefined;
+  /** pgward's own client certificate for the upstream's TLS handshake (its `cert` method). */
+  clientCertificate?: { certFile: string; keyFile: string } | undefined;
 }
 
 /** The real PostgreSQL server pgward relays to. */
@@ -58,11 +60,16 @@ export const DEFAULT_AUTH_QUERY = 'SELECT usename, passwd FROM pg_shadow WHERE u
 
 /** Reads one login; `named` logins must say their mode. */
 export function readUpstreamLogin(at: At): UpstreamLoginConfig | undefined {
-  const map = MapReader.open(at, ['mode', 'user', 'password']);
+  const map = MapReader.open(at, ['mode', 'user', 'password', 'cert', 'key']);
   if (!map) return undefined;
   const mode = map.optional('mode', (a) => readChoice(a, LOGIN_MODES), 'same');
   const user = map.optional('user', readString);
   const password = map.optional('password', readSecret);
+  const certFile = map.optional('cert', readPath);
+  const keyFile = map.optional('key', readPath);
+  if ((certFile === undefined) !== (keyFile === undefined) && (map.has('cert') || map.has('key'))) {
+    at.file.error(map.node, at.path, 'a client certificate needs both "cert" and "key"');
+  }
   if (mode === 'service' && user === undefined) {
     at.file.error(map.node, at.path, 'mode "service" needs a "user" to log in as');
   }
@@ -81,7 +88,12 @@ export function readUpstreamLogin(at: At): UpstreamLoginConfig | undefined {
     );
   }
   if (mode === undefined) return undefined;
-  return { mode, user, password };
+  return {
+    mode,
+    user,
+    password,
+    ...(certFile !== undefined && keyFile !== undefined ? { clientCertificate: { certFile, keyFile } } : {}),
+  };
 }
 
 function readUpstreamTls(at: At): UpstreamConfig['tls'] | undefined {

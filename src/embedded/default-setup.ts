@@ -97,7 +97,7 @@ export async function prepareDefaultSetup(
       pg: [{ host: '127.0.0.1', port: ports.port }],
       unixSocketDir: null,
       http: { host: '127.0.0.1', port: ports.httpPort },
-      tls: { ...tls, caFile: undefined, direct: true },
+      tls: { ...tls, caFile: undefined, crlFile: undefined, direct: true },
     },
     upstream: {
       host: embedded.host,

@@ -1,12 +1,15 @@
 /**
- * Parses `hba.yaml` into HbaRule objects, reporting every problem with file:line:column and a dotted
- * path (`rules[3].address`), and warning about rules an earlier rule shadows. Pure: text in, rules (or
- * a ConfigError) out. Patterns are patterns.ts's business, methods and options rule-options.ts's.
+ * Parses `hba.yaml` into HbaRule objects and ident maps, reporting every problem with file:line:column
+ * and a dotted path (`rules[3].address`), and warning about rules an earlier rule shadows. Pure: text
+ * in, rules (or a ConfigError) out. Patterns are patterns.ts's business, methods and options
+ * rule-options.ts's, the `maps` section ident-map-parse.ts's.
  */
 
 import type { Node } from 'yaml';
 import { type At, MapReader, readChoice, readList, readString } from '../config/readers.ts';
 import { YamlFile } from '../config/yaml-file.ts';
+import type { IdentMap } from './ident-map.ts';
+import { checkMapReference, readIdentMaps, warnUnusedMaps } from './ident-map-parse.ts';
 import { ALL_FEATURES, type HbaFeatures, OPTION_KEYS } from './methods.ts';
 import { readAddressPattern, readNamePattern } from './patterns.ts';
 import { type AddressPattern, CONNECTION_TYPES, type HbaRule, PROTOCOLS } from './rule.ts';
@@ -16,10 +19,12 @@ export type { HbaReferences } from './rule-options.ts';
 
 import { findShadowingRule } from './shadow.ts';
 
-/** A parsed HBA file: its rules in order, and warnings that did not stop it loading. */
+/** A parsed HBA file: its rules in order, its ident maps, and warnings that did not stop it loading. */
 export interface HbaTable {
   file: string;
   rules: readonly HbaRule[];
+  /** The `maps` section by name; every `map` option of a rule names one of them. */
+  maps: ReadonlyMap<string, IdentMap>;
   warnings: readonly string[];
 }
 
@@ -59,12 +64,18 @@ function refuseEmpty<T>(map: MapReader, key: string, list: readonly T[] | undefi
     map.file.error(map.at(key).node, `${map.path}.${key}`, 'an empty list matches nothing');
 }
 
-function readRule(
-  at: At,
-  index: number,
-  options: Required<HbaParseOptions>,
-  names: Map<string, number>,
-): HbaRule | undefined {
+/** What reading one rule needs from the rest of the file. */
+interface RuleContext {
+  options: Required<HbaParseOptions>;
+  /** Rule names already used, with their lines. */
+  names: Map<string, number>;
+  /** Every map name the file writes, and those the rules name so far. */
+  mapNames: ReadonlySet<string>;
+  usedMaps: Set<string>;
+}
+
+function readRule(at: At, index: number, context: RuleContext): HbaRule | undefined {
+  const { options, names } = context;
   const { features, references } = options;
   const map = MapReader.open(at, RULE_KEYS);
   if (!map) return undefined;
@@ -78,6 +89,10 @@ function readRule(
   const name = readRuleName(map, index, names);
   const comment = map.optional('comment', readString);
   const ruleOptions = readOptions(map, method, features, references);
+  if (ruleOptions.map !== undefined) {
+    checkMapReference(map, ruleOptions.map, context.mapNames);
+    context.usedMaps.add(ruleOptions.map);
+  }
 
   let addresses: AddressPattern[] | null = null;
   if (type === 'local') {
@@ -134,11 +149,10 @@ export function loadHbaFile(file: string, options: HbaParseOptions = {}): HbaTab
 
 function readHbaFile(yaml: YamlFile, options: Required<HbaParseOptions>): HbaTable {
   yaml.throwIfErrors();
-  const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['rules']);
-  const names = new Map<string, number>();
-  const rules = top?.required('rules', (at) =>
-    readList(at, (item, index) => readRule(item, index, options, names)),
-  );
+  const top = MapReader.open({ file: yaml, node: yaml.root ?? undefined, path: '' }, ['rules', 'maps']);
+  const section = readIdentMaps(top?.has('maps') ? top.at('maps') : undefined);
+  const context: RuleContext = { options, names: new Map(), mapNames: section.names, usedMaps: new Set() };
+  const rules = top?.required('rules', (at) => readList(at, (item, index) => readRule(item, index, context)));
   if (rules) {
     for (const rule of rules) {
       const earlier = findShadowingRule(rules, rule);
@@ -151,10 +165,12 @@ function readHbaFile(yaml: YamlFile, options: Required<HbaParseOptions>): HbaTab
       }
     }
   }
+  warnUnusedMaps(yaml, section.maps, context.usedMaps);
   yaml.throwIfErrors();
   return {
     file: yaml.file,
     rules: rules ?? [],
+    maps: section.maps,
     warnings: yaml.warnings.map((w) => `${w.file}:${w.line}:${w.column}: ${w.path}: ${w.message}`),
   };
 }

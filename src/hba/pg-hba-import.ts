@@ -189,6 +189,11 @@ function readOption(
   if (method === 'cert' && name === 'clientcert' && value === 'verify-ca') {
     return report.error('clientcert only accepts "verify-full" when using "cert" authentication');
   }
+  if (name === 'map') {
+    report.warn(
+      `map "${value}" kept, but pg_ident.conf is not imported: hba.yaml loads only once its maps section defines ${value}`,
+    );
+  }
   return [name, value];
 }
 

@@ -68,7 +68,7 @@ export interface RuleOptions {
   clientcert: ClientCertMode | undefined;
   /** `cert`: match the user against the certificate's CN (default) or its whole DN. */
   clientname: 'CN' | 'DN' | undefined;
-  /** An ident map translating the authenticated identity into PostgreSQL user names. */
+  /** The ident map (a key of HbaTable.maps) translating the authenticated identity into user names. */
   map: string | undefined;
   /** `jwt` / `oauth`: the named token validator. */
   validator: string | undefined;

@@ -20,6 +20,22 @@ export class ClientGone extends Error {
 /** Stands in for a socket handed to the relay: already destroyed, so late calls do nothing. */
 const RELEASED = new net.Socket().destroy();
 
+/**
+ * Sets `authorized` and `authorizationError` on a server-side TLSSocket made by hand, as node's
+ * tls.Server does for its own sockets (lib/_tls_wrap.js, onServerSocketSecure), from OpenSSL's
+ * verification result. Fails closed: without that result, the certificate counts as unverified.
+ */
+function recordVerification(secure: tls.TLSSocket): void {
+  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  const error =
+    typeof handle?.verifyError === 'function' ? handle.verifyError() : new Error('VERIFY_UNAVAILABLE');
+  secure.authorized = error === null;
+  if (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? error.message;
+    (secure as unknown as { authorizationError: string }).authorizationError = code;
+  }
+}
+
 /** A client socket before the relay starts. */
 export class ClientConnection {
   socket: net.Socket;
@@ -132,7 +148,11 @@ export class ClientConnection {
    * ClientHello). Resolves once the handshake completes; rejects with ClientGone if it fails.
    * With `requireAlpn`, a handshake without ALPN `postgresql` is refused (direct TLS).
    */
-  async startTls(context: tls.SecureContext, requireAlpn: boolean): Promise<void> {
+  async startTls(
+    context: tls.SecureContext,
+    options: { requireAlpn: boolean; requestCert: boolean },
+  ): Promise<void> {
+    const { requireAlpn } = options;
     this.#detach();
     this.socket.pause();
     const pending = this.#reader.takeRemaining();
@@ -141,6 +161,9 @@ export class ClientConnection {
       isServer: true,
       secureContext: context,
       ALPNProtocols: [POSTGRESQL_ALPN],
+      // Verified, never required here: the session reads `authorized` and the rule decides.
+      requestCert: options.requestCert,
+      rejectUnauthorized: false,
     });
     secure.on('error', () => {});
     // The handshake ends in 'secure', or the peer hangs up / fails it, or pgward gives up (timeout).
@@ -161,6 +184,7 @@ export class ClientConnection {
       secure.destroy();
       throw new ClientGone(failed ?? 'connection closed by pgward');
     }
+    if (options.requestCert) recordVerification(secure);
     this.socket = secure;
     this.#reader = new FrameReader(this.#maxMessageLength);
     this.#attach();

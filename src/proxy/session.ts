@@ -6,7 +6,9 @@
  */
 
 import type net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { checkCertificateName, validCertificate } from '../auth/client-certificate.ts';
 import { failureToPgError } from '../auth/failure.ts';
 import type { AuthContext, AuthIdentity, AuthStep } from '../auth/method.ts';
 import { authMethodFor } from '../auth/registry.ts';
@@ -16,6 +18,7 @@ import { type IpAddress, normalizeClientAddress } from '../hba/address.ts';
 import { matchHbaRule, noHbaEntryError } from '../hba/match.ts';
 import type { ConnectionFacts, HbaRule } from '../hba/rule.ts';
 import { newConnectionId } from '../observe/logger.ts';
+import { peerCertificateOf } from '../tls/peer-certificate.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
 import { connectUpstream } from '../upstream/connect.ts';
 import { loginUpstream, UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
@@ -157,7 +160,10 @@ export class Session {
       if (!tls?.direct || this.#transport === 'local')
         throw protocolViolation('direct TLS connections are not accepted here');
       this.#channelBinding = tls.channelBinding;
-      await this.#conn.startTls(tls.current, true);
+      await this.#conn.startTls(tls.current, {
+        requireAlpn: true,
+        requestCert: tls.requestClientCertificate,
+      });
       tlsDone = gssDone = true;
     }
     for (;;) {
@@ -179,7 +185,10 @@ export class Session {
             );
           }
           this.#channelBinding = tls.channelBinding;
-          await this.#conn.startTls(tls.current, false);
+          await this.#conn.startTls(tls.current, {
+            requireAlpn: false,
+            requestCert: tls.requestClientCertificate,
+          });
           gssDone = true;
           continue;
         }
@@ -249,6 +258,9 @@ export class Session {
       credentials: this.#runtime.credentials,
       channelBinding: this.#conn.tls ? this.#channelBinding : null,
       mockSecret: this.#runtime.mockAuthSecret,
+      peerCertificate: this.#conn.socket instanceof TLSSocket ? peerCertificateOf(this.#conn.socket) : null,
+      maps: this.#runtime.hba.maps,
+      groupsOf: (user) => this.#runtime.users.find(user)?.groups ?? NO_GROUPS,
       log: this.#log,
     };
     let step: FinalStep;
@@ -305,8 +317,17 @@ export class Session {
     await sleep(wait);
   }
 
-  /** Drives a method's challenges until it accepts or rejects. */
+  /**
+   * PostgreSQL's order for a rule: its `clientcert` requirement (a valid certificate), the method's
+   * exchange, then `clientcert: verify-full`'s name check. The `cert` method does both checks itself.
+   */
   async #runMethod(ctx: AuthContext): Promise<FinalStep> {
+    const clientcert = ctx.rule.options.clientcert;
+    const byCertificate = ctx.rule.method === 'cert';
+    if (clientcert !== undefined && !byCertificate) {
+      const valid = validCertificate(ctx.peerCertificate);
+      if (!valid.ok) return { kind: 'rejected', failure: valid.failure };
+    }
     let step = await authMethodFor(ctx.rule.method).begin(ctx);
     while (step.kind === 'challenge') {
       this.#conn.write(step.message);
@@ -317,6 +338,13 @@ export class Session {
       if (reply.type === FrontendType.Terminate)
         throw new ClientGone('client sent Terminate during authentication');
       step = await step.next(reply.body);
+    }
+    const certificate = ctx.peerCertificate;
+    if (step.kind === 'accepted' && clientcert === 'verify-full' && !byCertificate && certificate) {
+      const name = checkCertificateName(certificate, ctx);
+      if (!name.ok) return { kind: 'rejected', failure: name.failure };
+      const authenticatedAs = `${step.identity.authenticatedAs}, certificate ${name.authenticatedAs}`;
+      return { ...step, identity: { ...step.identity, authenticatedAs } };
     }
     return step;
   }
@@ -339,7 +367,7 @@ export class Session {
       'upstream login',
     );
     try {
-      const socket = await connectUpstream(upstream);
+      const socket = await connectUpstream(upstream, plan.clientCertificate);
       const session = await loginUpstream(socket, upstream, {
         user: plan.user,
         database: identity.database,

@@ -8,6 +8,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { childrenOf, type Element, readElement, readOid } from './der.ts';
 
 /** Hash functions by signature algorithm OID; `null`: the algorithm names no hash. */
 const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = {
@@ -39,55 +40,6 @@ const DIGESTS: Readonly<Record<string, string>> = {
 };
 
 const RSASSA_PSS = '1.2.840.113549.1.1.10';
-
-/** One DER element: tag, and where its contents lie. */
-interface Element {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-function readElement(der: Buffer, offset: number): Element {
-  const tag = der[offset] ?? -1;
-  let length = der[offset + 1] ?? 0;
-  let start = offset + 2;
-  if (length & 0x80) {
-    const bytes = length & 0x7f;
-    if (bytes === 0 || bytes > 4) throw new Error('unsupported DER length');
-    length = 0;
-    for (let i = 0; i < bytes; i++) length = length * 256 + (der[start + i] ?? 0);
-    start += bytes;
-  }
-  if (start + length > der.length) throw new Error('truncated DER');
-  return { tag, start, end: start + length };
-}
-
-/** The children of a constructed element. */
-function childrenOf(der: Buffer, parent: Element): Element[] {
-  const children: Element[] = [];
-  for (let offset = parent.start; offset < parent.end; ) {
-    const child = readElement(der, offset);
-    children.push(child);
-    offset = child.end;
-  }
-  return children;
-}
-
-function readOid(der: Buffer, element: Element): string {
-  if (element.tag !== 0x06) throw new Error('expected an OID');
-  const first = der[element.start] ?? 0;
-  const parts = [Math.floor(first / 40), first % 40];
-  let value = 0;
-  for (let i = element.start + 1; i < element.end; i++) {
-    const byte = der[i] ?? 0;
-    value = value * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) {
-      parts.push(value);
-      value = 0;
-    }
-  }
-  return parts.join('.');
-}
 
 /** The hash of an RSASSA-PSS signature: [0] hashAlgorithm of its parameters, SHA-1 when absent. */
 function pssHash(der: Buffer, algorithm: Element[]): string | undefined {

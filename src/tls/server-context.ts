@@ -9,6 +9,16 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ListenTlsConfig } from '../config/pgward-config.ts';
 import { tlsServerEndPoint } from './channel-binding.ts';
 
+/**
+ * Every CRL in a PEM file (one per CA: with a CRL configured, every certificate of the chain is
+ * checked, as PostgreSQL's ssl_crl_file does). Node parses one CRL per buffer, so they are split.
+ */
+function readCrls(file: string): string[] {
+  const blocks = readFileSync(file, 'utf8').match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g);
+  if (!blocks) throw new Error(`${file}: no "BEGIN X509 CRL" block`);
+  return blocks;
+}
+
 /** Holds the current SecureContext for the listener. */
 export class ServerTlsContext {
   #context: SecureContext;
@@ -26,6 +36,7 @@ export class ServerTlsContext {
       cert,
       key: readFileSync(config.keyFile),
       ...(config.caFile === undefined ? {} : { ca: readFileSync(config.caFile) }),
+      ...(config.crlFile === undefined ? {} : { crl: readCrls(config.crlFile) }),
       minVersion: 'TLSv1.2',
     });
     // The first certificate of the file is the one the handshake presents.
@@ -43,6 +54,15 @@ export class ServerTlsContext {
   /** The context new handshakes use. */
   get current(): SecureContext {
     return this.#context;
+  }
+
+  /**
+   * Whether handshakes ask for a client certificate: when a CA is configured, as PostgreSQL does with
+   * ssl_ca_file. Never required at the handshake: rules decide (`cert`, `clientcert`), so a client
+   * without one still reaches its rule and gets a PostgreSQL error, not a TLS alert.
+   */
+  get requestClientCertificate(): boolean {
+    return this.#config.caFile !== undefined;
   }
 
   /** Whether direct TLS (no SSLRequest) is accepted. */

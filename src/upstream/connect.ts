@@ -67,7 +67,17 @@ function readOneByte(socket: net.Socket, config: UpstreamConfig): Promise<number
   });
 }
 
-function startTls(socket: net.Socket, config: UpstreamConfig): Promise<tls.TLSSocket> {
+/** pgward's own certificate for the upstream handshake (a login's `cert` and `key`). */
+export interface UpstreamClientCertificate {
+  certFile: string;
+  keyFile: string;
+}
+
+function startTls(
+  socket: net.Socket,
+  config: UpstreamConfig,
+  clientCertificate: UpstreamClientCertificate | undefined,
+): Promise<tls.TLSSocket> {
   const mode = config.tls.mode;
   const verify = mode === 'verify-ca' || mode === 'verify-full';
   const servername = config.tls.serverName ?? (net.isIP(config.host) ? undefined : config.host);
@@ -76,6 +86,9 @@ function startTls(socket: net.Socket, config: UpstreamConfig): Promise<tls.TLSSo
       socket,
       ...(servername === undefined ? {} : { servername }),
       ...(config.tls.caFile === undefined ? {} : { ca: readFileSync(config.tls.caFile) }),
+      ...(clientCertificate === undefined
+        ? {}
+        : { cert: readFileSync(clientCertificate.certFile), key: readFileSync(clientCertificate.keyFile) }),
       rejectUnauthorized: verify,
       checkServerIdentity:
         mode === 'verify-full'
@@ -94,13 +107,25 @@ function startTls(socket: net.Socket, config: UpstreamConfig): Promise<tls.TLSSo
 }
 
 /** Connects to the upstream and negotiates TLS as configured. */
-export async function connectUpstream(config: UpstreamConfig): Promise<UpstreamSocket> {
+export async function connectUpstream(
+  config: UpstreamConfig,
+  clientCertificate?: UpstreamClientCertificate,
+): Promise<UpstreamSocket> {
   const socket = await connectTcp(config);
-  if (config.tls.mode === 'disable') return socket;
+  if (config.tls.mode === 'disable') {
+    if (clientCertificate) {
+      socket.destroy();
+      throw upstreamFailure(
+        config,
+        'the upstream login has a client certificate, but upstream TLS is disabled',
+      );
+    }
+    return socket;
+  }
   try {
     socket.write(serialize.requestSsl());
     const answer = await readOneByte(socket, config);
-    if (answer === 0x53 /* 'S' */) return await startTls(socket, config);
+    if (answer === 0x53 /* 'S' */) return await startTls(socket, config, clientCertificate);
     if (answer === 0x4e /* 'N' */ && config.tls.mode === 'prefer') return socket;
     throw upstreamFailure(
       config,

@@ -16,6 +16,8 @@ export interface UpstreamLoginPlan {
   secret: UpstreamSecret;
   /** `upstream login "name"` or `the default upstream login`, for messages. */
   loginName: string;
+  /** pgward's own certificate for the upstream TLS handshake, when the login has one. */
+  clientCertificate: { certFile: string; keyFile: string } | undefined;
 }
 
 function cannotPass(loginName: string, what: string, method: string): PgError {
@@ -54,29 +56,37 @@ export function planUpstreamLogin(
       },
     );
   }
+  const clientCertificate = login.clientCertificate;
   const configured: UpstreamSecret =
     login.password === undefined ? { kind: 'none' } : { kind: 'password', password: login.password };
   switch (login.mode) {
     case 'same':
-      return { user: identity.user, secret: configured, loginName };
+      return { user: identity.user, secret: configured, loginName, clientCertificate };
     case 'service':
-      return { user: login.user ?? identity.user, secret: configured, loginName };
+      return { user: login.user ?? identity.user, secret: configured, loginName, clientCertificate };
     case 'passthrough':
       if (identity.cleartextPassword === undefined) throw cannotPass(loginName, 'cleartext password', method);
       return {
         user: identity.user,
         secret: { kind: 'password', password: identity.cleartextPassword },
         loginName,
+        clientCertificate,
       };
     case 'scram-passthrough':
       if (identity.scramKeys)
-        return { user: identity.user, secret: { kind: 'scram-keys', keys: identity.scramKeys }, loginName };
+        return {
+          user: identity.user,
+          secret: { kind: 'scram-keys', keys: identity.scramKeys },
+          loginName,
+          clientCertificate,
+        };
       // A client that sent its password in clear proved more than its SCRAM keys.
       if (identity.cleartextPassword !== undefined)
         return {
           user: identity.user,
           secret: { kind: 'password', password: identity.cleartextPassword },
           loginName,
+          clientCertificate,
         };
       throw cannotPass(loginName, 'SCRAM keys', method);
   }

@@ -51,6 +51,8 @@ export interface TestPgwardOptions {
   watch?: boolean;
   /** users.yaml text, instead of the one built from `users` and `groups`. */
   usersFile?: string;
+  /** Extra YAML lines under `listen.tls:` (e.g. `ca: ca.pem`), indented by the caller's 4 spaces. */
+  tlsExtra?: string;
   /** Top-level YAML appended to pgward.yaml (e.g. `auth_query:` or `mock_auth_secret:`). */
   extraConfig?: string;
 }
@@ -114,7 +116,9 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     `  pg: ${JSON.stringify(options.listen ?? ['127.0.0.1:0'])}`,
     options.unixSocket ? `  unix_socket_dir: ${JSON.stringify(dir)}` : '',
     options.http ? '  http: 127.0.0.1:0' : '',
-    tls ? '  tls:\n    cert: server.crt\n    key: server.key' : '',
+    tls
+      ? `  tls:\n    cert: server.crt\n    key: server.key${options.tlsExtra ? `\n${options.tlsExtra}` : ''}`
+      : '',
     'upstream:',
     `  host: ${options.upstream.host}`,
     `  port: ${options.upstream.port}`,

@@ -37,7 +37,8 @@ export async function startTestPostgres(
   options: {
     maxConnections?: number;
     settings?: Record<string, string>;
-    tls?: { certPem: string; keyPem: string };
+    /** Server TLS; with `caPem`, client certificates are verified (ssl_ca_file) for `cert` rules. */
+    tls?: { certPem: string; keyPem: string; caPem?: string };
   } = {},
 ): Promise<TestPostgres> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'pgward-test-'));
@@ -51,6 +52,7 @@ export async function startTestPostgres(
     settings: {
       ...options.settings,
       ...(options.tls ? { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } : {}),
+      ...(options.tls?.caPem ? { ssl_ca_file: 'root.crt' } : {}),
     },
     async beforeStart(dataDir: string) {
       const tls = options.tls;
@@ -60,6 +62,7 @@ export async function startTestPostgres(
       for (const [name, pem, mode] of [
         ['server.crt', tls.certPem, 0o644],
         ['server.key', tls.keyPem, 0o600],
+        ...(tls.caPem ? ([['root.crt', tls.caPem, 0o644]] as const) : []),
       ] as const) {
         const file = path.join(dataDir, name);
         await writeFile(file, pem, { mode });
