@@ -224,3 +224,16 @@ export class MapReader {
     return read(this.at(key));
   }
 }
+
+/**
+ * The name of one of pgward.yaml's `upstream.logins` (HBA rules' and users' `upstream_login`); when
+ * the names are known, any other is an error at its position.
+ */
+export function readUpstreamLoginName(at: At, known: ReadonlySet<string> | undefined): string | undefined {
+  const name = readString(at);
+  if (name !== undefined && known && !known.has(name)) {
+    at.file.error(at.node, at.path, `no upstream login "${name}" in pgward.yaml (upstream.logins)`);
+    return undefined;
+  }
+  return name;
+}

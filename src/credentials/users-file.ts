@@ -6,7 +6,7 @@
 
 import { isScalar } from 'yaml';
 import { parseScramVerifier, type ScramVerifier } from '../auth/scram/verifier.ts';
-import { type At, MapReader, readList, readString } from '../config/readers.ts';
+import { type At, MapReader, readList, readString, readUpstreamLoginName } from '../config/readers.ts';
 import { YamlFile } from '../config/yaml-file.ts';
 
 /** One locally defined user. */
@@ -75,15 +75,6 @@ function readMd5(at: At): string | undefined {
   return text;
 }
 
-function readLoginName(at: At, options: UsersFileOptions): string | undefined {
-  const name = readString(at);
-  if (name !== undefined && options.upstreamLogins && !options.upstreamLogins.has(name)) {
-    at.file.error(at.node, at.path, `no upstream login "${name}" in pgward.yaml (upstream.logins)`);
-    return undefined;
-  }
-  return name;
-}
-
 function readUser(at: At, name: string, options: UsersFileOptions): LocalUser | undefined {
   const entry = MapReader.open(at, ['scram', 'md5', 'groups', 'upstream_login']);
   if (!entry) return undefined;
@@ -93,7 +84,7 @@ function readUser(at: At, name: string, options: UsersFileOptions): LocalUser | 
     scram: entry.optional('scram', readVerifier),
     md5: entry.optional('md5', readMd5),
     groups: groups === undefined ? NO_GROUPS : new Set(groups),
-    upstreamLogin: entry.optional('upstream_login', (a) => readLoginName(a, options)),
+    upstreamLogin: entry.optional('upstream_login', (a) => readUpstreamLoginName(a, options.upstreamLogins)),
   };
 }
 

@@ -5,7 +5,14 @@
  */
 
 import { isScalar } from 'yaml';
-import { type At, type MapReader, readBoolean, readChoice, readString } from '../config/readers.ts';
+import {
+  type At,
+  type MapReader,
+  readBoolean,
+  readChoice,
+  readString,
+  readUpstreamLoginName,
+} from '../config/readers.ts';
 import { type HbaFeatures, METHOD_SPECS, OPTION_KEYS, type OptionKey } from './methods.ts';
 import {
   type ConnectionType,
@@ -35,15 +42,6 @@ function field<K extends keyof RuleOptions>(
   return value === undefined ? undefined : ({ [key]: value } as Partial<RuleOptions>);
 }
 
-function readLoginName(at: At, references: HbaReferences): string | undefined {
-  const name = readString(at);
-  if (name !== undefined && references.upstreamLogins && !references.upstreamLogins.has(name)) {
-    at.file.error(at.node, at.path, `no upstream login "${name}" in pgward.yaml (upstream.logins)`);
-    return undefined;
-  }
-  return name;
-}
-
 /** How each option is read, and which field of RuleOptions it sets. */
 const OPTION_READERS: Readonly<
   Record<OptionKey, (at: At, references: HbaReferences) => Partial<RuleOptions> | undefined>
@@ -57,7 +55,8 @@ const OPTION_READERS: Readonly<
   scope: (at) => field('scope', readString(at)),
   server: (at) => field('server', readString(at)),
   profile: (at) => field('profile', readString(at)),
-  upstream_login: (at, references) => field('upstreamLogin', readLoginName(at, references)),
+  upstream_login: (at, references) =>
+    field('upstreamLogin', readUpstreamLoginName(at, references.upstreamLogins)),
 };
 
 /** Reads the options present, refusing those the method does not take. */

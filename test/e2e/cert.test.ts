@@ -109,6 +109,17 @@ rules:
     'logins: { by-cert: { mode: service, user: pgward_cert, cert: upstream-client.crt, key: upstream-client.key } }',
 });
 
+/** A pg client presenting a certificate (not yet connected). */
+function pgWithCertificate(user: string, issued: Issued): pg.Client {
+  return new pg.Client({
+    host: '127.0.0.1',
+    port: ward.port,
+    user,
+    database: 'postgres',
+    ssl: { ca: chainPem(root), servername: 'localhost', cert: issued.certPem, key: issued.keyPem },
+  });
+}
+
 /** Writes a client's certificate and key next to the config, for psql. */
 async function keyFiles(name: string, issued: Issued): Promise<{ cert: string; key: string }> {
   const cert = path.join(ward.dir, `${name}.crt`);
@@ -133,13 +144,7 @@ t.test('cert: psql, pg and postgres.js log in when the CN is the user', async (t
   t.equal(viaPsql.code, 0, viaPsql.stderr);
   t.equal(viaPsql.stdout.trim(), upstream.user, 'the service login runs the session');
 
-  const viaPg = new pg.Client({
-    host: '127.0.0.1',
-    port: ward.port,
-    user: 'alice',
-    database: 'postgres',
-    ssl: { ca: chainPem(root), servername: 'localhost', cert: certs.alice.certPem, key: certs.alice.keyPem },
-  });
+  const viaPg = pgWithCertificate('alice', certs.alice);
   await viaPg.connect();
   t.same((await viaPg.query('select 1 as n')).rows, [{ n: 1 }], 'pg');
   await viaPg.end();
@@ -164,13 +169,7 @@ t.test('cert: a CN that is not the user, and no certificate at all, are refused'
   t.match(mismatch.stderr, /FATAL: {2}certificate authentication failed for user "alice"/);
   const none = await psqlAs('alice', null);
   t.match(none.stderr, /FATAL: {2}connection requires a valid client certificate/);
-  const viaPg = new pg.Client({
-    host: '127.0.0.1',
-    port: ward.port,
-    user: 'bob',
-    database: 'postgres',
-    ssl: { ca: chainPem(root), servername: 'localhost', cert: certs.alice.certPem, key: certs.alice.keyPem },
-  });
+  const viaPg = pgWithCertificate('bob', certs.alice);
   await t.rejects(viaPg.connect(), {
     code: '28000',
     message: 'certificate authentication failed for user "bob"',
@@ -229,18 +228,7 @@ t.test('expired, not yet valid, unknown CA and revoked certificates: 28000 with 
     const logged = ward.logs.find({ msg: 'auth decision', result: 'rejected' }).at(-1);
     t.match(String(logged?.reason), new RegExp(`^${reason} \\(`), `${name}: logged`);
   }
-  const viaPg = new pg.Client({
-    host: '127.0.0.1',
-    port: ward.port,
-    user: 'alice',
-    database: 'postgres',
-    ssl: {
-      ca: chainPem(root),
-      servername: 'localhost',
-      cert: certs.revoked.certPem,
-      key: certs.revoked.keyPem,
-    },
-  });
+  const viaPg = pgWithCertificate('alice', certs.revoked);
   await t.rejects(viaPg.connect(), {
     code: '28000',
     message: 'certificate validation failed for user "alice"',
@@ -272,13 +260,7 @@ async function presentedFingerprint(): Promise<string> {
 }
 
 t.test('a renewed server certificate is used after a reload; running sessions stay', async (t) => {
-  const session = new pg.Client({
-    host: '127.0.0.1',
-    port: ward.port,
-    user: 'alice',
-    database: 'postgres',
-    ssl: { ca: chainPem(root), servername: 'localhost', cert: certs.alice.certPem, key: certs.alice.keyPem },
-  });
+  const session = pgWithCertificate('alice', certs.alice);
   await session.connect();
   const before = await presentedFingerprint();
   const renewed = await issueCertificate(root, {
