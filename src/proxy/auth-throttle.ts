@@ -95,6 +95,19 @@ export class FailureDelays {
   recordSuccess(address: string, user: string): void {
     this.#entries.delete(keyOf(address, user));
   }
+  /**
+   * Records one login's outcome and returns how long to wait before answering it: 0 for a success
+   * (which clears the count), else the delay the failures so far call for.
+   */
+  settle(address: string, user: string, ok: boolean): number {
+    if (ok) {
+      this.recordSuccess(address, user);
+      return 0;
+    }
+    const wait = this.delayFor(address, user);
+    this.recordFailure(address, user);
+    return wait;
+  }
 
   /** Takes a reloaded configuration; recorded failures are kept and judged by the new one. */
   reconfigure(config: FailureDelayConfig): void {

@@ -249,6 +249,8 @@ export class Session {
       throw noHbaEntryError(facts);
     }
     const ruleRef = { rule: rule.name, line: rule.source.line, method: rule.method };
+    const logDecision = (outcome: Record<string, unknown>) =>
+      this.#log.info({ ...decision, ...ruleRef, ...outcome }, 'auth decision');
     const ctx: AuthContext = {
       user: identity.user,
       database: identity.database,
@@ -271,25 +273,16 @@ export class Session {
       // A broken exchange (malformed SCRAM, a downgrade) is a decision too.
       if (error instanceof PgError) {
         this.#runtime.metrics.countAuth(rule.method, false);
-        this.#log.info(
-          { ...decision, ...ruleRef, result: 'error', sqlstate: error.sqlstate, reason: error.logMessage },
-          'auth decision',
-        );
+        logDecision({ result: 'error', sqlstate: error.sqlstate, reason: error.logMessage });
       }
       throw error;
     }
     this.#runtime.metrics.countAuth(rule.method, step.kind === 'accepted');
     if (step.kind === 'rejected') {
-      this.#log.info(
-        { ...decision, ...ruleRef, result: 'rejected', reason: step.failure.reason },
-        'auth decision',
-      );
+      logDecision({ result: 'rejected', reason: step.failure.reason });
       throw failureToPgError(step.failure, ctx);
     }
-    this.#log.info(
-      { ...decision, ...ruleRef, result: 'accepted', identity: step.identity.authenticatedAs },
-      'auth decision',
-    );
+    logDecision({ result: 'accepted', identity: step.identity.authenticatedAs });
     if (step.finalMessage) this.#conn.write(step.finalMessage);
     this.#conn.write(encodeAuthenticationOk());
     return { identity: step.identity, rule };
@@ -300,14 +293,8 @@ export class Session {
    * failure is answered, so guessing passwords gets slower and slower.
    */
   async #countAttempt(ctx: AuthContext, step: FinalStep): Promise<void> {
-    const delays = this.#runtime.failureDelays;
-    if (step.kind === 'accepted') {
-      delays.recordSuccess(ctx.host, ctx.user);
-      return;
-    }
-    if (step.failure.kind === 'hba-reject') return;
-    const wait = delays.delayFor(ctx.host, ctx.user);
-    delays.recordFailure(ctx.host, ctx.user);
+    if (step.kind === 'rejected' && step.failure.kind === 'hba-reject') return;
+    const wait = this.#runtime.failureDelays.settle(ctx.host, ctx.user, step.kind === 'accepted');
     if (wait === 0) return;
     this.#runtime.metrics.authFailuresDelayed++;
     this.#log.info(

@@ -5,11 +5,12 @@
  * pg-protocol's Parser, and keeps the raw bytes of what is relayed to the client unchanged.
  */
 
-import { createHash } from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
+import { md5SaltedResponse } from '../auth/md5.ts';
 import type { ScramClientKeys } from '../auth/method.ts';
+import { md5PasswordHash } from '../auth/password.ts';
 import type { UpstreamConfig } from '../config/pgward-config.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
@@ -76,10 +77,6 @@ function decode(parser: Parser, raw: Buffer): BackendMessage {
   return decoded;
 }
 
-function md5Hex(data: Buffer | string): string {
-  return createHash('md5').update(data).digest('hex');
-}
-
 /** Runs the login exchange; resolves once the upstream sent ReadyForQuery. */
 export function loginUpstream(
   socket: UpstreamSocket,
@@ -116,8 +113,8 @@ export function loginUpstream(
         return null;
       case 'authenticationMD5Password': {
         const salt = (message as unknown as { salt: Buffer }).salt;
-        const inner = md5Hex(needPassword('an md5 password') + request.user);
-        socket.write(serialize.password(`md5${md5Hex(Buffer.concat([Buffer.from(inner), salt]))}`));
+        const stored = md5PasswordHash(needPassword('an md5 password'), request.user);
+        socket.write(serialize.password(md5SaltedResponse(stored, salt)));
         return null;
       }
       case 'authenticationSASL': {

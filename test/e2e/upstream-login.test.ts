@@ -5,14 +5,15 @@
  * chosen per rule or per user; and auth_query feeding scram-passthrough, PgBouncer's usual setup.
  */
 
+import { readFile, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import t from 'tap';
+import { md5PasswordHash } from '../../src/auth/password.ts';
 import { createScramVerifier, formatScramVerifier } from '../../src/auth/scram/verifier.ts';
 import { startTestPgward } from '../helpers/pgward.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 
 const upstream = await startTestPostgres(t);
-await upstream.query(`set password_encryption = 'scram-sha-256'`);
 for (const [role, password] of [
   ['svc', 'svc pw'],
   ['dave', 'dave pw'],
@@ -25,6 +26,12 @@ for (const [role, password] of [
   await upstream.query(`create role ${role} login password '${password}'`);
 }
 await upstream.query('grant pg_read_all_data to lookup');
+// mona's upstream password is stored as md5 and her pg_hba line asks for md5: pgward answers the challenge.
+// (upstream.query opens a connection per call, so the hash is given, not set password_encryption.)
+await upstream.query(`create role mona login password '${md5PasswordHash('mona upstream pw', 'mona')}'`);
+const hbaFile = String((await upstream.query('show hba_file')).rows[0]?.hba_file);
+await writeFile(hbaFile, `host all mona all md5\n${await readFile(hbaFile, 'utf8')}`);
+await upstream.query('select pg_reload_conf()');
 // PgBouncer's documented pattern: a SECURITY DEFINER function, so the lookup role needs no superuser.
 await upstream.query(`create function public.pgward_lookup(text) returns table (usename name, passwd text)
   language sql security definer as 'select usename, passwd from pg_catalog.pg_shadow where usename = $1'`);
@@ -45,6 +52,7 @@ const ward = await startTestPgward(t, {
   - { type: host, address: all, database: all, user: dave, method: password, allow_cleartext: true, upstream_login: pass }
   - { type: host, address: all, database: all, user: [erin, erin2, frank, ghost], method: scram-sha-256, upstream_login: keys }
   - { type: host, address: all, database: all, user: sam, method: scram-sha-256, upstream_login: same-sam }
+  - { type: host, address: all, database: all, user: mona, method: scram-sha-256, upstream_login: same-mona }
   - { type: host, address: all, database: all, user: nopass, method: scram-sha-256, upstream_login: pass }
   - { type: host, address: all, database: all, user: all, method: scram-sha-256 }
 `,
@@ -53,11 +61,12 @@ const ward = await startTestPgward(t, {
   erin: { scram: "${await upstreamVerifier('erin')}" }
   erin2: { scram: "${await verifier('erin pw')}" }
   sam: { scram: "${await verifier('sam pw')}" }
+  mona: { scram: "${await verifier('mona pw')}" }
   nopass: { scram: "${await verifier('nopass pw')}" }
   carol: { scram: "${await verifier('carol pw')}", upstream_login: svc }
 `,
   login: '{ mode: same }',
-  upstreamExtra: `logins: { svc: { mode: service, user: svc, password: "svc pw" }, pass: { mode: passthrough }, keys: { mode: scram-passthrough }, same-sam: { mode: same, password: "sam upstream pw" } }`,
+  upstreamExtra: `logins: { svc: { mode: service, user: svc, password: "svc pw" }, pass: { mode: passthrough }, keys: { mode: scram-passthrough }, same-sam: { mode: same, password: "sam upstream pw" }, same-mona: { mode: same, password: "mona upstream pw" } }`,
   extraConfig: `auth_query:
   user: lookup
   password: "lookup pw"
@@ -77,6 +86,7 @@ async function sessionUser(user: string, password: string): Promise<string> {
 
 t.test('same: the client user with the configured password', async (t) => {
   t.equal(await sessionUser('sam', 'sam pw'), 'sam');
+  t.equal(await sessionUser('mona', 'mona pw'), 'mona', 'an upstream md5 challenge is answered too');
 });
 
 t.test('service: a fixed account, chosen in users.yaml', async (t) => {

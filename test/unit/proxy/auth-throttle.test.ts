@@ -271,3 +271,14 @@ t.test('sleep with an already aborted signal or no time resolves at once', async
   await sleep(-5);
   t.ok(performance.now() - started < 1000);
 });
+
+t.test('settle records an outcome and returns the wait for it', async (t) => {
+  const delays = new FailureDelays({ ...CONFIG, after: 2 });
+  t.same(
+    [1, 2, 3, 4].map(() => delays.settle('10.0.0.1', 'alice', false)),
+    [0, 0, 250, 500],
+    'failures: the delay each one is answered after',
+  );
+  t.equal(delays.settle('10.0.0.1', 'alice', true), 0, 'a success is answered at once');
+  t.equal(delays.settle('10.0.0.1', 'alice', false), 0, 'and cleared the count');
+});

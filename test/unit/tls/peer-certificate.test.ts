@@ -20,10 +20,10 @@ import t, { type Test } from 'tap';
 import { childrenOf, encodingOf, readElement } from '../../../src/tls/der.ts';
 import {
   classifyVerifyError,
-  distinguishedNameRfc2253,
   type PeerCertificate,
   peerCertificateOf,
 } from '../../../src/tls/peer-certificate.ts';
+import { distinguishedNameRfc2253 } from '../../../src/tls/x509-name.ts';
 import {
   chainPem,
   createCa,
