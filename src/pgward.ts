@@ -5,7 +5,6 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import type http from 'node:http';
 import os from 'node:os';
 import type { DestinationStream } from 'pino';
 import { IMPLEMENTED_FEATURES } from './auth/registry.ts';
@@ -22,7 +21,7 @@ import { EMPTY_USER_DIRECTORY, loadUsersFile, type UserDirectory } from './crede
 import { ConfigError } from './errors/config-error.ts';
 import { serverInterfacesFrom } from './hba/address.ts';
 import { type HbaTable, loadHbaFile } from './hba/parse.ts';
-import { startHttpServer } from './http/server.ts';
+import { type HttpListener, startHttpServer, startHttpsServer } from './http/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
 import { FailureDelays, PendingAuthGate } from './proxy/auth-throttle.ts';
@@ -39,6 +38,7 @@ export interface Pgward {
   /** The Unix socket path, when one is configured. */
   unixSocket: string | null;
   httpAddress: ListenAddress | null;
+  httpsAddress: ListenAddress | null;
   log: Logger;
   /**
    * Re-reads pgward.yaml (when there is one), the HBA and users files and the TLS files. A file with an
@@ -185,7 +185,7 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
   };
   logHbaWarnings(log, runtime.hba);
   const listener = new PgListener(runtime);
-  let httpServer: http.Server | null = null;
+  const httpListeners: HttpListener[] = [];
   // An object, not a variable: the reload closure replaces it.
   const watching: { current: FileWatch | null } = { current: null };
 
@@ -207,8 +207,8 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
       const parts = loadLiveParts(next);
       const current = runtime.config.listen;
       const listenChanged =
-        JSON.stringify([next.listen.pg, next.listen.unixSocketDir, next.listen.http]) !==
-        JSON.stringify([current.pg, current.unixSocketDir, current.http]);
+        JSON.stringify([next.listen.pg, next.listen.unixSocketDir, next.listen.http, next.listen.https]) !==
+        JSON.stringify([current.pg, current.unixSocketDir, current.http, current.https]);
       if (listenChanged) log.warn('listen addresses change only on restart; the other changes are in force');
       runtime.config = { ...next, listen: { ...current, tls: next.listen.tls } };
       authQuery.update(next);
@@ -242,25 +242,23 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
       config.listen.unixSocketDir === null
         ? null
         : await listener.listenUnix(config.listen.unixSocketDir, firstPort);
-    let httpAddress: ListenAddress | null = null;
-    if (config.listen.http) {
-      const started = await startHttpServer(runtime, config.listen.http);
-      httpServer = started.server;
-      httpAddress = started.address;
-    }
+    const http = config.listen.http && (await startHttpServer(runtime, config.listen.http));
+    if (http) httpListeners.push(http);
+    const https = config.listen.https && (await startHttpsServer(runtime, config.listen.https));
+    if (https) httpListeners.push(https);
     rearm();
     log.debug({ pg: pgAddresses.map(formatListenAddress), unixSocket }, 'started');
     return {
       runtime,
       pgAddresses,
       unixSocket,
-      httpAddress,
+      httpAddress: http ? http.address : null,
+      httpsAddress: https ? https.address : null,
       log,
       reload,
       async close() {
         watching.current?.close();
-        httpServer?.closeAllConnections();
-        httpServer?.close();
+        for (const server of httpListeners) server.close();
         await listener.close();
         await authQuery.close();
       },
@@ -269,7 +267,7 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
     watching.current?.close();
     await listener.close(0);
     await authQuery.close();
-    httpServer?.close();
+    for (const server of httpListeners) server.close();
     throw error;
   }
 }

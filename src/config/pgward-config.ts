@@ -6,9 +6,11 @@
 import path from 'node:path';
 import { ConfigError } from '../errors/config-error.ts';
 import { DEFAULT_MAX_MESSAGE_LENGTH } from '../wire/limits.ts';
+import { DEFAULT_HTTP, type HttpConfig, readHttp } from './http-config.ts';
 import { type ListenAddress, parseListenAddress } from './listen-address.ts';
 import { type AuthQueryConfig, readAuthQuery, readUpstream, type UpstreamConfig } from './upstream-config.ts';
 
+export type { HttpConfig } from './http-config.ts';
 export type {
   AuthQueryConfig,
   LoginMode,
@@ -75,8 +77,11 @@ export interface PgwardConfig {
     /** Folder of a Unix socket `.s.PGSQL.<port>` (port of the first pg address), or null. */
     unixSocketDir: string | null;
     http: ListenAddress | null;
+    /** The HTTP endpoint over TLS (with `tls`'s certificate, and client certificates when `tls.ca`). */
+    https: ListenAddress | null;
     tls: ListenTlsConfig | null;
   };
+  http: HttpConfig;
   upstream: UpstreamConfig;
   hbaFile: string;
   usersFile: string | undefined;
@@ -133,18 +138,22 @@ function readListenTls(at: At): ListenTlsConfig | undefined {
 }
 
 function readListen(at: At): PgwardConfig['listen'] | undefined {
-  const map = MapReader.open(at, ['pg', 'unix_socket_dir', 'http', 'tls']);
+  const map = MapReader.open(at, ['pg', 'unix_socket_dir', 'http', 'https', 'tls']);
   if (!map) return undefined;
   const pg = map.optional('pg', (a) => readList(a, readListenAddress, true), [
     { host: '127.0.0.1', port: 6432 },
   ]);
   const unixSocketDir = map.optional('unix_socket_dir', readPath, null);
   const http = map.optional('http', readListenAddress, null);
+  const https = map.optional('https', readListenAddress, null);
   const tls = map.optional('tls', readListenTls, null);
   if (pg?.length === 0) at.file.error(map.at('pg').node, `${at.path}.pg`, 'at least one address is needed');
+  if (https && !map.has('tls'))
+    at.file.error(map.keyNode('https'), `${at.path}.https`, 'https needs "tls" (its certificate and key)');
   if (pg === undefined || unixSocketDir === undefined || http === undefined || tls === undefined)
     return undefined;
-  return { pg, unixSocketDir, http, tls };
+  if (https === undefined) return undefined;
+  return { pg, unixSocketDir, http, https, tls };
 }
 
 function readFailureDelay(at: At): FailureDelayConfig | undefined {
@@ -233,6 +242,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     'auth_query',
     'mock_auth_secret',
     'limits',
+    'http',
     'log',
   ]);
   if (!top) throw new ConfigError(yaml.errors);
@@ -240,6 +250,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     pg: [{ host: '127.0.0.1', port: 6432 }],
     unixSocketDir: null,
     http: null,
+    https: null,
     tls: null,
   });
   const upstream = top.required('upstream', readUpstream);
@@ -248,6 +259,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
   const authQuery = top.optional('auth_query', readAuthQuery, null);
   const mockAuthSecret = top.optional('mock_auth_secret', readSecret, null);
   const limits = top.optional('limits', readLimits, DEFAULT_LIMITS);
+  const http = top.optional('http', readHttp, DEFAULT_HTTP);
   const log = top.optional('log', readLog, { level: 'info' as const });
   yaml.throwIfErrors();
   if (
@@ -255,10 +267,22 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     !upstream ||
     !hbaFile ||
     !limits ||
+    !http ||
     !log ||
     authQuery === undefined ||
     mockAuthSecret === undefined
   )
     throw new ConfigError(yaml.errors);
-  return { file: yaml.file, listen, upstream, hbaFile, usersFile, authQuery, mockAuthSecret, limits, log };
+  return {
+    file: yaml.file,
+    listen,
+    upstream,
+    hbaFile,
+    usersFile,
+    authQuery,
+    mockAuthSecret,
+    limits,
+    http,
+    log,
+  };
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { createScramVerifier, formatScramVerifier } from '../auth/scram/verifier.ts';
+import { DEFAULT_HTTP } from '../config/http-config.ts';
 import { DEFAULT_LIMITS, type PgwardConfig } from '../config/pgward-config.ts';
 import { generateSelfSignedCertificate } from '../tls/self-signed.ts';
 import { type EmbeddedServer, startEmbeddedPostgres } from './embedded-postgres.ts';
@@ -97,6 +98,7 @@ export async function prepareDefaultSetup(
       pg: [{ host: '127.0.0.1', port: ports.port }],
       unixSocketDir: null,
       http: { host: '127.0.0.1', port: ports.httpPort },
+      https: null,
       tls: { ...tls, caFile: undefined, crlFile: undefined, direct: true },
     },
     upstream: {
@@ -112,6 +114,7 @@ export async function prepareDefaultSetup(
     authQuery: null,
     mockAuthSecret: await readOrCreateSecret(path.join(stateDir, 'mock-auth-secret')),
     limits: DEFAULT_LIMITS,
+    http: DEFAULT_HTTP,
     log: { level: 'info' },
   };
   return { config, embedded, newPassword, usersFile };

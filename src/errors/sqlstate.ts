@@ -17,8 +17,12 @@ export const SqlState = {
   InvalidAuthorizationSpecification: '28000',
   /** 28P01: password authentication failed (wrong password and unknown user alike). */
   InvalidPassword: '28P01',
+  /** 22P02: a value cannot be read (e.g. an HTTP request body that is not the JSON expected). */
+  InvalidTextRepresentation: '22P02',
   /** 53300: too many clients. */
   TooManyConnections: '53300',
+  /** 54000: a result larger than the HTTP endpoint's limit, a request body over its limit. */
+  ProgramLimitExceeded: '54000',
   /** 57014: authentication did not complete in time. */
   QueryCanceled: '57014',
   /** 57P01: pgward is shutting down. */

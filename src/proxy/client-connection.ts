@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
+import { recordVerification } from '../tls/peer-certificate.ts';
 import { encodeErrorResponse } from '../wire/backend.ts';
 import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
 import { POSTGRESQL_ALPN } from '../wire/limits.ts';
@@ -19,22 +20,6 @@ export class ClientGone extends Error {
 
 /** Stands in for a socket handed to the relay: already destroyed, so late calls do nothing. */
 const RELEASED = new net.Socket().destroy();
-
-/**
- * Sets `authorized` and `authorizationError` on a server-side TLSSocket made by hand, as node's
- * tls.Server does for its own sockets (lib/_tls_wrap.js, onServerSocketSecure), from OpenSSL's
- * verification result. Fails closed: without that result, the certificate counts as unverified.
- */
-function recordVerification(secure: tls.TLSSocket): void {
-  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
-  const error =
-    typeof handle?.verifyError === 'function' ? handle.verifyError() : new Error('VERIFY_UNAVAILABLE');
-  secure.authorized = error === null;
-  if (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? error.message;
-    (secure as unknown as { authorizationError: string }).authorizationError = code;
-  }
-}
 
 /** A client socket before the relay starts. */
 export class ClientConnection {

@@ -8,21 +8,14 @@
 import type net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { checkCertificateName, validCertificate } from '../auth/client-certificate.ts';
-import { failureToPgError } from '../auth/failure.ts';
-import type { AuthContext, AuthIdentity, AuthStep } from '../auth/method.ts';
-import { authMethodFor } from '../auth/registry.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 import { type IpAddress, normalizeClientAddress } from '../hba/address.ts';
-import { matchHbaRule, noHbaEntryError } from '../hba/match.ts';
-import type { ConnectionFacts, HbaRule } from '../hba/rule.ts';
+import type { ConnectionFacts } from '../hba/rule.ts';
 import { newConnectionId } from '../observe/logger.ts';
-import { peerCertificateOf } from '../tls/peer-certificate.ts';
+import { type PeerCertificate, peerCertificateOf } from '../tls/peer-certificate.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
-import { connectUpstream } from '../upstream/connect.ts';
-import { loginUpstream, UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
-import { planUpstreamLogin } from '../upstream/login-plan.ts';
+import { UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
 import {
   encodeAuthenticationOk,
   encodeBackendKeyData,
@@ -38,8 +31,10 @@ import {
   type StartupMessage,
 } from '../wire/frontend.ts';
 import { CANCEL_KEY_LENGTH_3_2, PROTOCOL_LATEST_MINOR, TLS_HANDSHAKE_RECORD } from '../wire/limits.ts';
-import { type PendingAuthTicket, sleep } from './auth-throttle.ts';
+import type { PendingAuthTicket } from './auth-throttle.ts';
+import { type Authenticated, authenticate, groupsOf } from './authenticate.ts';
 import { ClientConnection, ClientGone } from './client-connection.ts';
+import { openUpstream } from './open-upstream.ts';
 import { Relay } from './relay.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -52,11 +47,6 @@ const UPSTREAM_LOST = encodeErrorResponse(
   new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'),
 );
 const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authentication due to timeout');
-
-const NO_GROUPS: ReadonlySet<string> = new Set();
-
-/** How a method ends: accepted or rejected. */
-type FinalStep = Exclude<AuthStep, { kind: 'challenge' }>;
 
 function protocolViolation(message: string, detail?: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, detail === undefined ? {} : { detail });
@@ -75,6 +65,8 @@ export class Session {
   #terminating: PgError | null = null;
   /** The channel binding data of the certificate this connection's handshake presented. */
   #channelBinding: Buffer | null = null;
+  /** The certificate the client presented in the TLS handshake, if any. */
+  #peerCertificate: PeerCertificate | null = null;
 
   /** This connection's place among those still authenticating; released once authentication ends. */
   #pendingTicket: PendingAuthTicket | null;
@@ -164,6 +156,7 @@ export class Session {
         requireAlpn: true,
         requestCert: tls.requestClientCertificate,
       });
+      this.#readPeerCertificate();
       tlsDone = gssDone = true;
     }
     for (;;) {
@@ -189,6 +182,7 @@ export class Session {
             requireAlpn: false,
             requestCert: tls.requestClientCertificate,
           });
+          this.#readPeerCertificate();
           gssDone = true;
           continue;
         }
@@ -204,6 +198,23 @@ export class Session {
         case 'StartupMessage':
           return packet;
       }
+    }
+  }
+
+  /**
+   * Reads the client's certificate once the handshake is done. A CN with a NUL ends the connection
+   * without a word, whatever the rules, as PostgreSQL does (be_tls_open_server: COMMERROR "SSL
+   * certificate's common name contains embedded null"): such a name is built to fool name checks.
+   */
+  #readPeerCertificate(): void {
+    const socket = this.#conn.socket;
+    this.#peerCertificate = socket instanceof TLSSocket ? peerCertificateOf(socket) : null;
+    if (this.#peerCertificate?.problemCode === 'COMMON_NAME_CONTAINS_NULL') {
+      this.#log.info(
+        { subject: this.#peerCertificate.distinguishedName },
+        "SSL certificate's common name contains embedded null",
+      );
+      throw new ClientGone("SSL certificate's common name contains embedded null");
     }
   }
 
@@ -230,147 +241,54 @@ export class Session {
       database: identity.database,
       user: identity.user,
       replication: identity.replication,
-      groups: this.#runtime.users.find(identity.user)?.groups ?? NO_GROUPS,
+      groups: groupsOf(this.#runtime, identity.user),
       serverInterfaces: this.#runtime.serverInterfaces,
     };
   }
 
-  async #authenticate(identity: StartupIdentity): Promise<{ identity: AuthIdentity; rule: HbaRule }> {
-    const facts = this.#facts(identity);
-    const rule = matchHbaRule(this.#runtime.hba.rules, facts);
-    const decision = {
-      user: facts.user,
-      database: facts.database,
-      peer: facts.address?.toString(),
-      tls: facts.tls,
-    };
-    if (!rule) {
-      this.#log.info({ ...decision, rule: null, result: 'no-match' }, 'auth decision');
-      throw noHbaEntryError(facts);
-    }
-    const ruleRef = { rule: rule.name, line: rule.source.line, method: rule.method };
-    const logDecision = (outcome: Record<string, unknown>) =>
-      this.#log.info({ ...decision, ...ruleRef, ...outcome }, 'auth decision');
-    const ctx: AuthContext = {
-      user: identity.user,
-      database: identity.database,
-      host: facts.address?.toString() ?? '[local]',
-      tls: facts.tls,
-      rule,
-      credentials: this.#runtime.credentials,
-      channelBinding: this.#conn.tls ? this.#channelBinding : null,
-      mockSecret: this.#runtime.mockAuthSecret,
-      peerCertificate: this.#conn.socket instanceof TLSSocket ? peerCertificateOf(this.#conn.socket) : null,
-      maps: this.#runtime.hba.maps,
-      groupsOf: (user) => this.#runtime.users.find(user)?.groups ?? NO_GROUPS,
-      log: this.#log,
-    };
-    let step: FinalStep;
-    try {
-      step = await this.#runMethod(ctx);
-      await this.#countAttempt(ctx, step);
-    } catch (error) {
-      // A broken exchange (malformed SCRAM, a downgrade) is a decision too.
-      if (error instanceof PgError) {
-        this.#runtime.metrics.countAuth(rule.method, false);
-        logDecision({ result: 'error', sqlstate: error.sqlstate, reason: error.logMessage });
-      }
-      throw error;
-    }
-    this.#runtime.metrics.countAuth(rule.method, step.kind === 'accepted');
-    if (step.kind === 'rejected') {
-      logDecision({ result: 'rejected', reason: step.failure.reason });
-      throw failureToPgError(step.failure, ctx);
-    }
-    logDecision({ result: 'accepted', identity: step.identity.authenticatedAs });
-    if (step.finalMessage) this.#conn.write(step.finalMessage);
-    this.#conn.write(encodeAuthenticationOk());
-    return { identity: step.identity, rule };
-  }
-
-  /**
-   * Counts the attempt against the (address, user) pair; after too many failures, waits before the
-   * failure is answered, so guessing passwords gets slower and slower.
-   */
-  async #countAttempt(ctx: AuthContext, step: FinalStep): Promise<void> {
-    if (step.kind === 'rejected' && step.failure.kind === 'hba-reject') return;
-    const wait = this.#runtime.failureDelays.settle(ctx.host, ctx.user, step.kind === 'accepted');
-    if (wait === 0) return;
-    this.#runtime.metrics.authFailuresDelayed++;
-    this.#log.info(
-      { user: ctx.user, delayMs: wait },
-      'repeated authentication failures: delaying the answer',
+  /** The authentication phase over this socket; ends with AuthenticationOk sent. */
+  async #authenticate(identity: StartupIdentity): Promise<Authenticated> {
+    const authenticated = await authenticate(
+      this.#runtime,
+      this.#facts(identity),
+      {
+        peerCertificate: this.#peerCertificate,
+        channelBinding: this.#channelBinding,
+      },
+      async (challenge) => {
+        this.#conn.write(challenge.message);
+        const reply = await this.#conn.nextMessage(
+          [FrontendType.Password, FrontendType.Terminate],
+          challenge.maxReplyLength,
+        );
+        if (reply.type === FrontendType.Terminate)
+          throw new ClientGone('client sent Terminate during authentication');
+        return reply.body;
+      },
+      this.#log,
     );
-    await sleep(wait);
-  }
-
-  /**
-   * PostgreSQL's order for a rule: its `clientcert` requirement (a valid certificate), the method's
-   * exchange, then `clientcert: verify-full`'s name check. The `cert` method does both checks itself.
-   */
-  async #runMethod(ctx: AuthContext): Promise<FinalStep> {
-    const clientcert = ctx.rule.options.clientcert;
-    const byCertificate = ctx.rule.method === 'cert';
-    if (clientcert !== undefined && !byCertificate) {
-      const valid = validCertificate(ctx.peerCertificate);
-      if (!valid.ok) return { kind: 'rejected', failure: valid.failure };
-    }
-    let step = await authMethodFor(ctx.rule.method).begin(ctx);
-    while (step.kind === 'challenge') {
-      this.#conn.write(step.message);
-      const reply = await this.#conn.nextMessage(
-        [FrontendType.Password, FrontendType.Terminate],
-        step.maxReplyLength,
-      );
-      if (reply.type === FrontendType.Terminate)
-        throw new ClientGone('client sent Terminate during authentication');
-      step = await step.next(reply.body);
-    }
-    const certificate = ctx.peerCertificate;
-    if (step.kind === 'accepted' && clientcert === 'verify-full' && !byCertificate && certificate) {
-      const name = checkCertificateName(certificate, ctx);
-      if (!name.ok) return { kind: 'rejected', failure: name.failure };
-      const authenticatedAs = `${step.identity.authenticatedAs}, certificate ${name.authenticatedAs}`;
-      return { ...step, identity: { ...step.identity, authenticatedAs } };
-    }
-    return step;
+    if (authenticated.finalMessage) this.#conn.write(authenticated.finalMessage);
+    this.#conn.write(encodeAuthenticationOk());
+    return authenticated;
   }
 
   async #loginUpstream(
     identity: StartupIdentity,
-    authenticated: { identity: AuthIdentity; rule: HbaRule },
+    authenticated: Authenticated,
     parameters: ReadonlyMap<string, string>,
   ): Promise<UpstreamSession> {
-    const upstream = this.#runtime.config.upstream;
-    const { rule } = authenticated;
-    const plan = planUpstreamLogin(
-      upstream,
-      rule.options.upstreamLogin ?? this.#runtime.users.find(authenticated.identity.user)?.upstreamLogin,
-      authenticated.identity,
-      rule.method,
+    const session = await openUpstream(
+      this.#runtime,
+      authenticated,
+      identity.database,
+      parameters,
+      this.#log,
     );
-    this.#log.debug(
-      { upstreamUser: plan.user, login: plan.loginName, secret: plan.secret.kind },
-      'upstream login',
-    );
-    try {
-      const socket = await connectUpstream(upstream, plan.clientCertificate);
-      const session = await loginUpstream(socket, upstream, {
-        user: plan.user,
-        database: identity.database,
-        parameters,
-        secret: plan.secret,
-        loginName: plan.loginName,
-      });
-      if (this.#terminating) {
-        session.socket.destroy();
-        throw this.#terminating;
-      }
-      return session;
-    } catch (error) {
-      if (!(error instanceof UpstreamRejection)) this.#runtime.metrics.upstreamFailures++;
-      throw error;
+    if (this.#terminating) {
+      session.socket.destroy();
+      throw this.#terminating;
     }
+    return session;
   }
 
   /** Issues the client's cancel key, sends the end of the login, and starts relaying. */

@@ -160,3 +160,19 @@ function readTime(der: Buffer, element: Element): Date {
   date.setUTCHours(hour, minute, second, 0);
   return date;
 }
+
+/**
+ * Sets `authorized` and `authorizationError` on a server-side TLSSocket made by hand, as node's
+ * tls.Server does for its own sockets (lib/_tls_wrap.js, onServerSocketSecure), from OpenSSL's
+ * verification result. Fails closed: without that result, the certificate counts as unverified.
+ */
+export function recordVerification(secure: TLSSocket): void {
+  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  const error =
+    typeof handle?.verifyError === 'function' ? handle.verifyError() : new Error('VERIFY_UNAVAILABLE');
+  secure.authorized = error === null;
+  if (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? error.message;
+    (secure as unknown as { authorizationError: string }).authorizationError = code;
+  }
+}

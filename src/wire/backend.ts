@@ -50,6 +50,11 @@ export function encodeAuthenticationCleartextPassword(): Buffer {
   return authentication(AuthCode.CleartextPassword);
 }
 
+/** Whether an encoded backend message is AuthenticationCleartextPassword (a front end answering for the client). */
+export function isAuthenticationCleartextPassword(encoded: Buffer): boolean {
+  return encoded.length === 9 && encoded[0] === 0x52 && encoded.readInt32BE(5) === AuthCode.CleartextPassword;
+}
+
 /** AuthenticationMD5Password with its 4-byte salt. */
 export function encodeAuthenticationMD5Password(salt: Buffer): Buffer {
   return authentication(AuthCode.MD5Password, salt);

@@ -158,6 +158,11 @@ export function parsePasswordMessage(body: Buffer): string {
   return body.toString('utf8', 0, end);
 }
 
+/** The body of a PasswordMessage carrying `password` (which must not contain a NUL). */
+export function encodePasswordMessageBody(password: string): Buffer {
+  return Buffer.from(`${password}\0`, 'utf8');
+}
+
 /** A SASLInitialResponse: the mechanism chosen and the client's first message (null if absent). */
 export interface SaslInitialResponse {
   mechanism: string;

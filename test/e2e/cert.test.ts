@@ -6,15 +6,18 @@
  * while sessions stay; and pgward logs in upstream with a certificate of its own.
  */
 
+import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
+import * as x509 from '@peculiar/x509';
 import pg from 'pg';
 import postgres from 'postgres';
 import t from 'tap';
 import { createScramVerifier, formatScramVerifier } from '../../src/auth/scram/verifier.ts';
 import { psql } from '../helpers/clients.ts';
+import { CN, name, O, utf8 } from '../helpers/der-name.ts';
 import { startTestPgward } from '../helpers/pgward.ts';
 import {
   chainPem,
@@ -233,6 +236,22 @@ t.test('expired, not yet valid, unknown CA and revoked certificates: 28000 with 
     code: '28000',
     message: 'certificate validation failed for user "alice"',
   });
+});
+
+t.test('a CN with an embedded NUL ends the connection without a word, whatever the rule', async (t) => {
+  // gina's rule (scram + verify-ca) would only want some valid certificate: PostgreSQL still drops
+  // the connection, since such a CN is made to fool name checks.
+  const nul = await issueCertificate(intermediate, {
+    subject: new x509.Name(name([[O, utf8('pgward')]], [[CN, utf8('gina\x00.evil.example')]])),
+    usage: 'client',
+  });
+  const dropped = await psqlAs('gina', nul, 'gina pw');
+  t.not(dropped.code, 0);
+  t.notMatch(dropped.stderr, /FATAL/, 'no ErrorResponse');
+  t.match(dropped.stderr, /server closed the connection unexpectedly|SSL SYSCALL error|EOF/);
+  t.match(ward.logs.find({ msg: "SSL certificate's common name contains embedded null" }), [
+    { subject: 'CN=gina\\00.evil.example,O=pgward' },
+  ]);
 });
 
 t.test('pgward logs in upstream with a certificate of its own (upstream cert method)', async (t) => {

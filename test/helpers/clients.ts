@@ -78,3 +78,8 @@ export function spawnPsql(conninfo: string, args: string[], password: string) {
   );
   return { child, done, output: () => stdout };
 }
+
+/** curl (Debian curl): `-sS` so errors still print, a deadline, and the HTTP status on the last line. */
+export function curl(args: string[]): Promise<ProcessResult> {
+  return run('curl', ['-sS', '--max-time', '30', '-w', '\n%{http_code}', ...args]);
+}

@@ -37,6 +37,8 @@ export interface TestPgwardOptions {
   /** Extra YAML appended under `upstream:` (e.g. `connect_timeout_ms: 500`). */
   upstreamExtra?: string;
   http?: boolean;
+  /** Also serve HTTP over TLS (`listen.https`, with the `tls` certificate). */
+  https?: boolean;
   /** YAML for `upstream.tls` (default `{ mode: disable }`). */
   upstreamTls?: string;
   /** Extra files to write next to pgward.yaml (name → content). */
@@ -62,6 +64,7 @@ export interface TestPgward {
   host: string;
   port: number;
   httpPort: number | null;
+  httpsPort: number | null;
   dir: string;
   /** The server certificate (self-signed: also the CA to verify it). */
   certFile: string;
@@ -116,6 +119,7 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     `  pg: ${JSON.stringify(options.listen ?? ['127.0.0.1:0'])}`,
     options.unixSocket ? `  unix_socket_dir: ${JSON.stringify(dir)}` : '',
     options.http ? '  http: 127.0.0.1:0' : '',
+    options.https ? '  https: 127.0.0.1:0' : '',
     tls
       ? `  tls:\n    cert: server.crt\n    key: server.key${options.tlsExtra ? `\n${options.tlsExtra}` : ''}`
       : '',
@@ -157,6 +161,7 @@ export async function startTestPgward(t: Test, options: TestPgwardOptions): Prom
     host: address.host,
     port: address.port,
     httpPort: pgward.httpAddress?.port ?? null,
+    httpsPort: pgward.httpsAddress?.port ?? null,
     dir,
     certFile,
     addresses: pgward.pgAddresses,

@@ -39,7 +39,7 @@ t.test('every problem is reported with file:line:column and a dotted path', asyn
     '',
   ].join('\n');
   t.same(problems(text), [
-    '/etc/pgward/pgward.yaml:3:3: listen.tsl: unknown key "tsl" (known keys: pg, unix_socket_dir, http, tls)',
+    '/etc/pgward/pgward.yaml:3:3: listen.tsl: unknown key "tsl" (known keys: pg, unix_socket_dir, http, https, tls)',
     '/etc/pgward/pgward.yaml:2:24: listen.pg[1]: expected host:port (IPv6 in brackets, e.g. [::1]:6432), got "nonsense"',
     '/etc/pgward/pgward.yaml:6:9: upstream.port: must be between 1 and 65535, got 70000',
     '/etc/pgward/pgward.yaml:7:8: upstream.tls: mode "verify-full" needs "ca" (the CA bundle to verify the server with)',
@@ -98,5 +98,32 @@ t.test('listen addresses accept IPv6 in brackets', async (t) => {
   t.same(config.listen.pg, [
     { host: '::1', port: 6432 },
     { host: '127.0.0.1', port: 7000 },
+  ]);
+});
+
+t.test('the http section and listen.https', async (t) => {
+  const defaults = parsePgwardConfig('/etc/pgward/pgward.yaml', 'upstream:\n  host: db\n');
+  t.same(defaults.http, { defaultUser: null, maxBodyBytes: 1024 * 1024, maxResultBytes: 64 * 1024 * 1024 });
+  t.equal(defaults.listen.https, null);
+  const set = parsePgwardConfig(
+    '/etc/pgward/pgward.yaml',
+    [
+      'listen:',
+      '  https: 127.0.0.1:8443',
+      '  tls: { cert: s.crt, key: s.key }',
+      'upstream: { host: db }',
+      'http: { default_user: dustin, max_body_bytes: 4096, max_result_bytes: 65536 }',
+      '',
+    ].join('\n'),
+  );
+  t.same(set.listen.https, { host: '127.0.0.1', port: 8443 });
+  t.same(set.http, { defaultUser: 'dustin', maxBodyBytes: 4096, maxResultBytes: 65536 });
+  t.same(problems('listen:\n  https: 127.0.0.1:8443\nupstream: { host: db }\n'), [
+    '/etc/pgward/pgward.yaml:2:3: listen.https: https needs "tls" (its certificate and key)',
+  ]);
+  t.same(problems('upstream: { host: db }\nhttp: { default_user: "", max_body_bytes: 1, user: x }\n'), [
+    '/etc/pgward/pgward.yaml:2:46: http.user: unknown key "user" (known keys: default_user, max_body_bytes, max_result_bytes)',
+    '/etc/pgward/pgward.yaml:2:43: http.max_body_bytes: must be between 64 and 1073741824, got 1',
+    '/etc/pgward/pgward.yaml:2:23: http.default_user: must not be empty',
   ]);
 });
