@@ -29,6 +29,7 @@ import { CancelMap } from './proxy/cancel-map.ts';
 import { PgListener } from './proxy/listener.ts';
 import type { Runtime } from './proxy/runtime.ts';
 import { ServerTlsContext } from './tls/server-context.ts';
+import { TokenValidatorHolder } from './tokens/registry.ts';
 
 /** A started pgward. */
 export interface Pgward {
@@ -73,13 +74,17 @@ export function loadLiveParts(config: PgwardConfig): LiveParts {
     }
   };
   const upstreamLogins = new Set(config.upstream.logins.keys());
+  const validators = new Set(config.tokenValidators.map((validator) => validator.name));
   const hba = attempt(() =>
-    loadHbaFile(config.hbaFile, { features: IMPLEMENTED_FEATURES, references: { upstreamLogins } }),
+    loadHbaFile(config.hbaFile, {
+      features: IMPLEMENTED_FEATURES,
+      references: { upstreamLogins, validators },
+    }),
   );
   const users = attempt<UserDirectory>(() =>
     config.usersFile === undefined
       ? EMPTY_USER_DIRECTORY
-      : loadUsersFile(config.usersFile, { upstreamLogins }),
+      : loadUsersFile(config.usersFile, { upstreamLogins, validators }),
   );
   const tls = attempt(() => (config.listen.tls === null ? null : new ServerTlsContext(config.listen.tls)));
   if (problems.length > 0 || !hba || !users || tls === undefined) {
@@ -171,11 +176,14 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
   metrics.pendingAuth = () => pendingAuth.pending;
   const live = loadLiveParts(config);
   const authQuery = new AuthQueryHolder(log);
+  const validators = new TokenValidatorHolder(log);
+  validators.update(config.tokenValidators);
   authQuery.update(config);
   const runtime: Runtime = {
     config,
     ...live,
     credentials: credentialsFor(live.users, authQuery.source),
+    tokenValidators: validators.validators,
     mockAuthSecret: mockAuthSecret(config, log),
     cancelMap: new CancelMap(),
     failureDelays: new FailureDelays(config.limits.authFailureDelay),
@@ -212,6 +220,8 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
       if (listenChanged) log.warn('listen addresses change only on restart; the other changes are in force');
       runtime.config = { ...next, listen: { ...current, tls: next.listen.tls } };
       authQuery.update(next);
+      validators.update(next.tokenValidators);
+      runtime.tokenValidators = validators.validators;
       // A secret set or changed in pgward.yaml takes over; none keeps the one in use.
       if (next.mockAuthSecret !== null && next.mockAuthSecret !== runtime.config.mockAuthSecret)
         runtime.mockAuthSecret = mockAuthSecret(next, log);
@@ -261,12 +271,14 @@ export async function startPgward(config: PgwardConfig, options: StartOptions = 
         for (const server of httpListeners) server.close();
         await listener.close();
         await authQuery.close();
+        validators.close();
       },
     };
   } catch (error) {
     watching.current?.close();
     await listener.close(0);
     await authQuery.close();
+    validators.close();
     for (const server of httpListeners) server.close();
     throw error;
   }

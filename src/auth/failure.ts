@@ -5,6 +5,7 @@
 
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
+import { TOKEN_PROBLEM_MESSAGES, type TokenProblem } from '../tokens/token.ts';
 
 /** Classes of failure; each maps to exactly one client-visible error shape. */
 export type FailureKind =
@@ -15,7 +16,9 @@ export type FailureKind =
   /** The certificate did not verify: expired, not yet valid, unknown CA, revoked. */
   | 'certificate-invalid'
   /** The certificate verified, but its name does not match the user (directly or through a map). */
-  | 'certificate';
+  | 'certificate'
+  /** A bearer token failed a check: the client is told which class of problem (`token expired`). */
+  | 'token';
 
 /** An authentication failure: the class (drives the client message) and the reason (log only). */
 export interface AuthFailure {
@@ -24,6 +27,8 @@ export interface AuthFailure {
   reason: string;
   /** A DETAIL the client may see (only where it tells nothing about other users). */
   detail?: string;
+  /** For `token` failures: the class of problem, the whole of what the client is told. */
+  tokenProblem?: TokenProblem;
 }
 
 /** Facts the client-visible message may name. */
@@ -63,6 +68,12 @@ export function failureToPgError(failure: AuthFailure, facts: FailureFacts): PgE
         `certificate authentication failed for user "${facts.user}"`,
         { logMessage: `certificate authentication failed for user "${facts.user}": ${failure.reason}` },
       );
+    case 'token': {
+      const message = TOKEN_PROBLEM_MESSAGES[failure.tokenProblem ?? 'malformed'];
+      return new PgError(SqlState.InvalidAuthorizationSpecification, message, {
+        logMessage: `token authentication failed for user "${facts.user}": ${message}: ${failure.reason}`,
+      });
+    }
     case 'hba-reject':
       return new PgError(
         SqlState.InvalidAuthorizationSpecification,

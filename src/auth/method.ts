@@ -6,9 +6,11 @@
 
 import type { Logger } from 'pino';
 import type { CredentialSource } from '../credentials/credentials.ts';
+import type { UserTokenBinding } from '../credentials/users-file.ts';
 import type { IdentMap } from '../hba/ident-map.ts';
 import type { HbaRule } from '../hba/rule.ts';
 import type { PeerCertificate } from '../tls/peer-certificate.ts';
+import type { TokenValidator, ValidToken } from '../tokens/token.ts';
 import type { AuthFailure } from './failure.ts';
 
 /** What a method may know about the connection it is authenticating. */
@@ -35,6 +37,10 @@ export interface AuthContext {
   maps: ReadonlyMap<string, IdentMap>;
   /** The users file groups of a user (for `+group` in ident maps). */
   groupsOf(user: string): ReadonlySet<string>;
+  /** The token validators of pgward.yaml, by name (jwt and oauth rules name one). */
+  tokenValidators: ReadonlyMap<string, TokenValidator>;
+  /** A local user's token binding (users.yaml `jwt:`), if any. */
+  tokenBindingOf(user: string): UserTokenBinding | undefined;
   log: Logger;
 }
 
@@ -56,6 +62,8 @@ export interface AuthIdentity {
   cleartextPassword?: string;
   /** The SCRAM keys, when the client authenticated with SCRAM (for scram-passthrough). */
   scramKeys?: ScramClientKeys;
+  /** The token, when the client authenticated with one (its expiry, its claims for role mapping). */
+  token?: ValidToken;
 }
 
 /** The next thing the session must do for a method. */

@@ -7,6 +7,7 @@
 import type { HbaFeatures, OptionKey } from '../hba/methods.ts';
 import type { HbaMethod } from '../hba/rule.ts';
 import { certMethod } from './cert.ts';
+import { jwtMethod } from './jwt.ts';
 import { md5Method } from './md5.ts';
 import type { AuthMethod } from './method.ts';
 import { passwordMethod } from './password.ts';
@@ -21,6 +22,7 @@ const METHODS: Partial<Record<HbaMethod, AuthMethod>> = {
   md5: md5Method,
   'scram-sha-256': scramSha256Method,
   cert: certMethod,
+  jwt: jwtMethod,
 };
 
 /** Rule options the implemented methods act on. */
@@ -30,6 +32,7 @@ const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>([
   'clientcert',
   'clientname',
   'map',
+  'validator',
 ]);
 
 /** What rules may use. */

@@ -20,6 +20,7 @@ export type {
 } from './upstream-config.ts';
 export { LOGIN_MODES, UPSTREAM_TLS_MODES } from './upstream-config.ts';
 
+import { readTokenValidators, type TokenValidatorConfig } from '../tokens/validator-config.ts';
 import {
   type At,
   MapReader,
@@ -92,6 +93,8 @@ export interface PgwardConfig {
    */
   mockAuthSecret: string | null;
   limits: LimitsConfig;
+  /** Named token validators (`token_validators`), for the jwt and oauth methods. */
+  tokenValidators: TokenValidatorConfig[];
   log: { level: LogLevel };
 }
 
@@ -242,6 +245,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     'auth_query',
     'mock_auth_secret',
     'limits',
+    'token_validators',
     'http',
     'log',
   ]);
@@ -259,6 +263,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
   const authQuery = top.optional('auth_query', readAuthQuery, null);
   const mockAuthSecret = top.optional('mock_auth_secret', readSecret, null);
   const limits = top.optional('limits', readLimits, DEFAULT_LIMITS);
+  const tokenValidators = top.optional('token_validators', readTokenValidators, []);
   const http = top.optional('http', readHttp, DEFAULT_HTTP);
   const log = top.optional('log', readLog, { level: 'info' as const });
   yaml.throwIfErrors();
@@ -268,6 +273,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     !hbaFile ||
     !limits ||
     !http ||
+    !tokenValidators ||
     !log ||
     authQuery === undefined ||
     mockAuthSecret === undefined
@@ -282,6 +288,7 @@ function readConfig(yaml: YamlFile): PgwardConfig {
     authQuery,
     mockAuthSecret,
     limits,
+    tokenValidators,
     http,
     log,
   };

@@ -19,12 +19,28 @@ export interface LocalUser {
   groups: ReadonlySet<string>;
   /** The named upstream login (pgward.yaml `upstream.logins`) this user's sessions use. */
   upstreamLogin: string | undefined;
+  /** What a token must say to log in as this user (CrateDB's `CREATE USER … WITH (jwt = …)`). */
+  jwt: UserTokenBinding | undefined;
+}
+
+/**
+ * A user's token binding: the validator that checks its tokens, and claims that must match — CrateDB's
+ * `iss`, `username` (the token's `username` claim) and `aud`. With a binding, the token's principal
+ * need not equal the user name: the binding names whose token it is.
+ */
+export interface UserTokenBinding {
+  validator: string;
+  iss: string | undefined;
+  username: string | undefined;
+  aud: string | undefined;
 }
 
 /** What the users file is checked against. */
 export interface UsersFileOptions {
   /** The names of pgward.yaml's `upstream.logins`; a user naming another is an error. */
   upstreamLogins?: ReadonlySet<string>;
+  /** The names of pgward.yaml's `token_validators`; a user naming another is an error. */
+  validators?: ReadonlySet<string>;
 }
 
 const MD5_HASH = /^md5[0-9a-f]{32}$/;
@@ -75,8 +91,29 @@ function readMd5(at: At): string | undefined {
   return text;
 }
 
+function readTokenBinding(at: At, options: UsersFileOptions): UserTokenBinding | undefined {
+  const map = MapReader.open(at, ['validator', 'iss', 'username', 'aud']);
+  if (!map) return undefined;
+  const validator = map.required('validator', readString);
+  if (validator !== undefined && options.validators && !options.validators.has(validator)) {
+    at.file.error(
+      map.at('validator').node,
+      `${at.path}.validator`,
+      `no token validator "${validator}" in pgward.yaml (token_validators)`,
+    );
+    return undefined;
+  }
+  if (validator === undefined) return undefined;
+  return {
+    validator,
+    iss: map.optional('iss', readString),
+    username: map.optional('username', readString),
+    aud: map.optional('aud', readString),
+  };
+}
+
 function readUser(at: At, name: string, options: UsersFileOptions): LocalUser | undefined {
-  const entry = MapReader.open(at, ['scram', 'md5', 'groups', 'upstream_login']);
+  const entry = MapReader.open(at, ['scram', 'md5', 'groups', 'upstream_login', 'jwt']);
   if (!entry) return undefined;
   const groups = entry.optional('groups', (a) => readList(a, readGroupName, true));
   return {
@@ -85,6 +122,7 @@ function readUser(at: At, name: string, options: UsersFileOptions): LocalUser | 
     md5: entry.optional('md5', readMd5),
     groups: groups === undefined ? NO_GROUPS : new Set(groups),
     upstreamLogin: entry.optional('upstream_login', (a) => readUpstreamLoginName(a, options.upstreamLogins)),
+    jwt: entry.optional('jwt', (a) => readTokenBinding(a, options)),
   };
 }
 

@@ -114,6 +114,7 @@ export async function prepareDefaultSetup(
     authQuery: null,
     mockAuthSecret: await readOrCreateSecret(path.join(stateDir, 'mock-auth-secret')),
     limits: DEFAULT_LIMITS,
+    tokenValidators: [],
     http: DEFAULT_HTTP,
     log: { level: 'info' },
   };

@@ -33,6 +33,23 @@ function readHttpsUrl(at: At): string | undefined {
 /** Names defined elsewhere (pgward.yaml) that rules may refer to; unchecked when absent. */
 export interface HbaReferences {
   upstreamLogins?: ReadonlySet<string>;
+  /** The names of pgward.yaml's `token_validators`. */
+  validators?: ReadonlySet<string>;
+}
+
+/** The name of a token validator; when the names are known, any other is an error at its position. */
+function readValidatorName(at: At, known: ReadonlySet<string> | undefined): string | undefined {
+  const name = readString(at);
+  if (name !== undefined && known && !known.has(name)) {
+    const listed = known.size > 0 ? ` (defined: ${[...known].join(', ')})` : '';
+    at.file.error(
+      at.node,
+      at.path,
+      `no token validator "${name}" in pgward.yaml (token_validators)${listed}`,
+    );
+    return undefined;
+  }
+  return name;
 }
 
 function field<K extends keyof RuleOptions>(
@@ -50,7 +67,7 @@ const OPTION_READERS: Readonly<
   clientcert: (at) => field('clientcert', readChoice(at, ['verify-ca', 'verify-full'] as const)),
   clientname: (at) => field('clientname', readChoice(at, ['CN', 'DN'] as const)),
   map: (at) => field('map', readString(at)),
-  validator: (at) => field('validator', readString(at)),
+  validator: (at, references) => field('validator', readValidatorName(at, references.validators)),
   issuer: (at) => field('issuer', readHttpsUrl(at)),
   scope: (at) => field('scope', readString(at)),
   server: (at) => field('server', readString(at)),

@@ -84,6 +84,8 @@ export async function authenticate(
     peerCertificate: client.peerCertificate,
     maps: runtime.hba.maps,
     groupsOf: (user) => groupsOf(runtime, user),
+    tokenValidators: runtime.tokenValidators,
+    tokenBindingOf: (user) => runtime.users.find(user)?.jwt,
     log,
   };
   let step: FinalStep;

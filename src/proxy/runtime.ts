@@ -11,6 +11,7 @@ import type { HbaTable } from '../hba/parse.ts';
 import type { ServerInterface } from '../hba/rule.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { ServerTlsContext } from '../tls/server-context.ts';
+import type { TokenValidators } from '../tokens/registry.ts';
 import type { FailureDelays, PendingAuthGate } from './auth-throttle.ts';
 import type { CancelMap } from './cancel-map.ts';
 
@@ -21,6 +22,8 @@ export interface Runtime {
   users: UserDirectory;
   /** Where methods look stored credentials up: the users file, then auth_query. */
   credentials: CredentialSource;
+  /** The named token validators (kept across reloads while their configuration stays the same). */
+  tokenValidators: TokenValidators;
   /** The secret unknown users' mock SCRAM salts derive from. */
   mockAuthSecret: Buffer;
   /** The server's own addresses, for `samehost` and `samenet` rules. */

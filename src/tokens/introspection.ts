@@ -1,0 +1,76 @@
+/**
+ * RFC 7662 token introspection (Vertica `validate_type: IDP`): the token is POSTed to the IdP with
+ * pgward's client id and secret (HTTP Basic, client_secret_basic), and the IdP's answer decides:
+ * `active: false` is the `inactive` problem; an active answer's claims go through the same claim
+ * checks as a JWT's. Opaque tokens work this way; no key material is needed.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7662
+ */
+
+import { type ClaimPolicy, checkClaims } from './claims.ts';
+import { fetchJson, isJsonObject } from './http-json.ts';
+import { type TokenResult, type TokenValidator, tokenProblem } from './token.ts';
+
+/** RFC 6750's b64token: the characters a bearer token may have. */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** The settings of an introspection validator. */
+export interface IntrospectionOptions {
+  /** The endpoint, or how to find it (discovery). */
+  endpoint: () => Promise<string>;
+  clientId: string;
+  clientSecret: string;
+  policy: ClaimPolicy;
+  maxTokenBytes: number;
+  timeoutMs: number;
+}
+
+/** Client credentials as RFC 6749 §2.3.1 wants them in Basic: each form-urlencoded first. */
+function basicCredentials(id: string, secret: string): string {
+  const encode = (text: string) => encodeURIComponent(text).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
+}
+
+/** A validator asking the IdP about each token. */
+export class IntrospectionValidator implements TokenValidator {
+  readonly name: string;
+  readonly #options: IntrospectionOptions;
+
+  constructor(name: string, options: IntrospectionOptions) {
+    this.name = name;
+    this.#options = options;
+  }
+
+  close(): void {}
+
+  async validate(token: string): Promise<TokenResult> {
+    const { maxTokenBytes, policy, timeoutMs } = this.#options;
+    if (Buffer.byteLength(token) > maxTokenBytes)
+      return tokenProblem('too-large', `${Buffer.byteLength(token)} bytes, more than ${maxTokenBytes}`);
+    if (!BEARER_TOKEN.test(token))
+      return tokenProblem('malformed', 'not a bearer token (RFC 6750 characters)');
+    let answer: unknown;
+    try {
+      const endpoint = await this.#options.endpoint();
+      answer = await fetchJson(
+        endpoint,
+        {
+          method: 'POST',
+          headers: {
+            authorization: basicCredentials(this.#options.clientId, this.#options.clientSecret),
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
+          body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+        },
+        timeoutMs,
+      );
+    } catch (error) {
+      return tokenProblem('unavailable', `introspection failed: ${(error as Error).message}`);
+    }
+    if (!isJsonObject(answer) || typeof answer.active !== 'boolean')
+      return tokenProblem('unavailable', 'the introspection answer has no "active"');
+    if (!answer.active) return tokenProblem('inactive', 'the IdP says the token is not active');
+    return checkClaims(answer, policy, Math.floor(Date.now() / 1000));
+  }
+}
