@@ -67,13 +67,13 @@ t.test('pgward check prints every problem of every file with its position, and e
 t.test('pgward check refuses a method this pgward does not implement yet, at its position', async (t) => {
   const config = await writeConfig(
     'unimplemented',
-    'rules:\n  - { type: hostssl, address: all, database: all, user: all, method: jwt, validator: corp }\n',
+    'rules:\n  - { type: hostssl, address: all, database: all, user: all, method: browser }\n',
   );
   const result = await pgward(['check', '--config', config]);
   t.equal(result.code, 1);
   t.match(
     result.stderr,
-    'hba.yaml:2:70: rules[0].method: method "jwt" is not supported by this version of pgward',
+    'hba.yaml:2:70: rules[0].method: method "browser" is not supported by this version of pgward',
   );
 });
 
