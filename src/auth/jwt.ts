@@ -6,41 +6,29 @@
  * (64 KiB by default), the token itself by its validator's max_token_bytes.
  */
 
-import { encodeAuthenticationCleartextPassword } from '../wire/backend.ts';
-import { parsePasswordMessage } from '../wire/frontend.ts';
-import { type AuthMethod, accepted, rejected } from './method.ts';
+import { type AuthMethod, accepted, askCleartext, rejected } from './method.ts';
 import { tokenIdentity } from './token-identity.ts';
 
 export const jwtMethod: AuthMethod = {
   name: 'jwt',
   async begin(ctx) {
-    return {
-      kind: 'challenge',
-      message: encodeAuthenticationCleartextPassword(),
-      async next(reply) {
-        const token = parsePasswordMessage(reply);
-        const name = ctx.rule.options.validator ?? '';
-        const validator = ctx.tokenValidators.get(name);
-        if (!validator)
-          return rejected({ kind: 'token', tokenProblem: 'unavailable', reason: `no validator "${name}"` });
-        if (token === '')
-          return rejected({ kind: 'token', tokenProblem: 'malformed', reason: 'empty token' });
-        const result = await validator.validate(token);
-        if (!result.ok)
-          return rejected({
-            kind: 'token',
-            tokenProblem: result.problem,
-            reason: `${name}: ${result.reason}`,
-          });
-        const identity = tokenIdentity(result.token, ctx);
-        if (!identity.ok)
-          return rejected({
-            kind: 'token',
-            tokenProblem: identity.problem,
-            reason: `${name}: ${identity.reason}`,
-          });
-        return accepted({ user: ctx.user, authenticatedAs: identity.authenticatedAs, token: result.token });
-      },
-    };
+    return askCleartext(async (token) => {
+      const name = ctx.rule.options.validator ?? '';
+      const validator = ctx.tokenValidators.get(name);
+      if (!validator)
+        return rejected({ kind: 'token', tokenProblem: 'unavailable', reason: `no validator "${name}"` });
+      if (token === '') return rejected({ kind: 'token', tokenProblem: 'malformed', reason: 'empty token' });
+      const result = await validator.validate(token);
+      if (!result.ok)
+        return rejected({ kind: 'token', tokenProblem: result.problem, reason: `${name}: ${result.reason}` });
+      const identity = tokenIdentity(result.token, ctx);
+      if (!identity.ok)
+        return rejected({
+          kind: 'token',
+          tokenProblem: identity.problem,
+          reason: `${name}: ${identity.reason}`,
+        });
+      return accepted({ user: ctx.user, authenticatedAs: identity.authenticatedAs, token: result.token });
+    });
   },
 };

@@ -11,6 +11,8 @@ import type { IdentMap } from '../hba/ident-map.ts';
 import type { HbaRule } from '../hba/rule.ts';
 import type { PeerCertificate } from '../tls/peer-certificate.ts';
 import type { TokenValidator, ValidToken } from '../tokens/token.ts';
+import { encodeAuthenticationCleartextPassword } from '../wire/backend.ts';
+import { parsePasswordMessage } from '../wire/frontend.ts';
 import type { AuthFailure } from './failure.ts';
 
 /** What a method may know about the connection it is authenticating. */
@@ -99,4 +101,16 @@ export function accepted(identity: AuthIdentity): AuthStep {
 /** Shorthand for a rejected step. */
 export function rejected(failure: AuthFailure): AuthStep {
   return { kind: 'rejected', failure };
+}
+
+/**
+ * Asks for a secret in clear (AuthenticationCleartextPassword: a password or a token; on HTTP the
+ * Basic password or Bearer token answers it) and hands it to `check`.
+ */
+export function askCleartext(check: (secret: string) => Promise<AuthStep>): AuthStep {
+  return {
+    kind: 'challenge',
+    message: encodeAuthenticationCleartextPassword(),
+    next: (reply) => check(parsePasswordMessage(reply)),
+  };
 }

@@ -6,9 +6,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StoredCredentials } from '../credentials/credentials.ts';
-import { encodeAuthenticationCleartextPassword } from '../wire/backend.ts';
-import { parsePasswordMessage } from '../wire/frontend.ts';
-import { type AuthMethod, accepted, rejected } from './method.ts';
+import { type AuthMethod, accepted, askCleartext, rejected } from './method.ts';
 import { createScramVerifier, verifyPasswordAgainstScram } from './scram/verifier.ts';
 
 /** A verifier no password matches, checked for unknown users so they cost the same time. */
@@ -36,20 +34,14 @@ async function matches(
 export const passwordMethod: AuthMethod = {
   name: 'password',
   async begin(ctx) {
-    return {
-      kind: 'challenge',
-      message: encodeAuthenticationCleartextPassword(),
-      async next(reply) {
-        const password = parsePasswordMessage(reply);
-        if (password === '')
-          return rejected({ kind: 'password', reason: 'empty password returned by client' });
-        const stored = await ctx.credentials.lookup(ctx.user);
-        const ok = await matches(password, ctx.user, stored);
-        if (!stored)
-          return rejected({ kind: 'password', reason: `user "${ctx.user}" has no stored credentials` });
-        if (!ok) return rejected({ kind: 'password', reason: 'password does not match' });
-        return accepted({ user: ctx.user, authenticatedAs: ctx.user, cleartextPassword: password });
-      },
-    };
+    return askCleartext(async (password) => {
+      if (password === '') return rejected({ kind: 'password', reason: 'empty password returned by client' });
+      const stored = await ctx.credentials.lookup(ctx.user);
+      const ok = await matches(password, ctx.user, stored);
+      if (!stored)
+        return rejected({ kind: 'password', reason: `user "${ctx.user}" has no stored credentials` });
+      if (!ok) return rejected({ kind: 'password', reason: 'password does not match' });
+      return accepted({ user: ctx.user, authenticatedAs: ctx.user, cleartextPassword: password });
+    });
   },
 };

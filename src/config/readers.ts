@@ -237,3 +237,30 @@ export function readUpstreamLoginName(at: At, known: ReadonlySet<string> | undef
   }
   return name;
 }
+
+/**
+ * The name of one of pgward.yaml's `token_validators` (HBA rules' `validator`, users' `jwt.validator`);
+ * when the names are known, any other is an error at its position.
+ */
+export function readValidatorName(at: At, known: ReadonlySet<string> | undefined): string | undefined {
+  const name = readString(at);
+  if (name !== undefined && known && !known.has(name)) {
+    const listed = known.size > 0 ? ` (defined: ${[...known].join(', ')})` : '';
+    at.file.error(
+      at.node,
+      at.path,
+      `no token validator "${name}" in pgward.yaml (token_validators)${listed}`,
+    );
+    return undefined;
+  }
+  return name;
+}
+
+/** Reads an http or https URL. */
+export function readHttpUrl(at: At): string | undefined {
+  const text = readString(at);
+  if (text === undefined) return undefined;
+  if (URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)) return text;
+  at.file.error(at.node, at.path, `expected an http(s) URL, got "${text}"`);
+  return undefined;
+}

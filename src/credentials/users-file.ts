@@ -6,7 +6,14 @@
 
 import { isScalar } from 'yaml';
 import { parseScramVerifier, type ScramVerifier } from '../auth/scram/verifier.ts';
-import { type At, MapReader, readList, readString, readUpstreamLoginName } from '../config/readers.ts';
+import {
+  type At,
+  MapReader,
+  readList,
+  readString,
+  readUpstreamLoginName,
+  readValidatorName,
+} from '../config/readers.ts';
 import { YamlFile } from '../config/yaml-file.ts';
 
 /** One locally defined user. */
@@ -94,15 +101,7 @@ function readMd5(at: At): string | undefined {
 function readTokenBinding(at: At, options: UsersFileOptions): UserTokenBinding | undefined {
   const map = MapReader.open(at, ['validator', 'iss', 'username', 'aud']);
   if (!map) return undefined;
-  const validator = map.required('validator', readString);
-  if (validator !== undefined && options.validators && !options.validators.has(validator)) {
-    at.file.error(
-      map.at('validator').node,
-      `${at.path}.validator`,
-      `no token validator "${validator}" in pgward.yaml (token_validators)`,
-    );
-    return undefined;
-  }
+  const validator = map.required('validator', (a) => readValidatorName(a, options.validators));
   if (validator === undefined) return undefined;
   return {
     validator,

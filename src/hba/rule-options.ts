@@ -10,8 +10,10 @@ import {
   type MapReader,
   readBoolean,
   readChoice,
+  readHttpUrl,
   readString,
   readUpstreamLoginName,
+  readValidatorName,
 } from '../config/readers.ts';
 import { type HbaFeatures, METHOD_SPECS, OPTION_KEYS, type OptionKey } from './methods.ts';
 import {
@@ -22,34 +24,11 @@ import {
   type RuleProtocol,
 } from './rule.ts';
 
-function readHttpsUrl(at: At): string | undefined {
-  const text = readString(at);
-  if (text === undefined) return undefined;
-  if (URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)) return text;
-  at.file.error(at.node, at.path, `expected an http(s) URL, got "${text}"`);
-  return undefined;
-}
-
 /** Names defined elsewhere (pgward.yaml) that rules may refer to; unchecked when absent. */
 export interface HbaReferences {
   upstreamLogins?: ReadonlySet<string>;
   /** The names of pgward.yaml's `token_validators`. */
   validators?: ReadonlySet<string>;
-}
-
-/** The name of a token validator; when the names are known, any other is an error at its position. */
-function readValidatorName(at: At, known: ReadonlySet<string> | undefined): string | undefined {
-  const name = readString(at);
-  if (name !== undefined && known && !known.has(name)) {
-    const listed = known.size > 0 ? ` (defined: ${[...known].join(', ')})` : '';
-    at.file.error(
-      at.node,
-      at.path,
-      `no token validator "${name}" in pgward.yaml (token_validators)${listed}`,
-    );
-    return undefined;
-  }
-  return name;
 }
 
 function field<K extends keyof RuleOptions>(
@@ -68,7 +47,7 @@ const OPTION_READERS: Readonly<
   clientname: (at) => field('clientname', readChoice(at, ['CN', 'DN'] as const)),
   map: (at) => field('map', readString(at)),
   validator: (at, references) => field('validator', readValidatorName(at, references.validators)),
-  issuer: (at) => field('issuer', readHttpsUrl(at)),
+  issuer: (at) => field('issuer', readHttpUrl(at)),
   scope: (at) => field('scope', readString(at)),
   server: (at) => field('server', readString(at)),
   profile: (at) => field('profile', readString(at)),

@@ -11,7 +11,7 @@ import { TLSSocket } from 'node:tls';
 import { bindServer, formatListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import type { Runtime } from '../proxy/runtime.ts';
 import { peerCertificateOf, recordVerification } from '../tls/peer-certificate.ts';
-import { handleSqlRequest } from './sql.ts';
+import { type ClientTls, handleSqlRequest } from './sql.ts';
 
 /** Time a client gets to finish its TLS handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -21,6 +21,9 @@ function send(response: http.ServerResponse, status: number, type: string, body:
   response.end(body);
 }
 
+/** What a connection's TLS handshake established, read once per connection. */
+const handshakes = new WeakMap<TLSSocket, ClientTls>();
+
 function route(runtime: Runtime, request: http.IncomingMessage, response: http.ServerResponse): unknown {
   const url = new URL(request.url ?? '/', 'http://pgward');
   if (url.pathname === '/sql') {
@@ -28,7 +31,9 @@ function route(runtime: Runtime, request: http.IncomingMessage, response: http.S
       response.setHeader('allow', 'POST');
       return send(response, 405, 'text/plain', 'method not allowed\n');
     }
-    void handleSqlRequest(runtime, request, response, url);
+    const socket = request.socket;
+    const tls = socket instanceof TLSSocket ? handshakes.get(socket) : undefined;
+    void handleSqlRequest(runtime, request, response, url, tls ?? null);
     return;
   }
   if (request.method !== 'GET') return send(response, 405, 'text/plain', 'method not allowed\n');
@@ -100,6 +105,7 @@ export async function startHttpsServer(runtime: Runtime, address: ListenAddress)
       if (requestCert) recordVerification(secure);
       // As on the pg listener: a CN with a NUL ends the connection, whatever the rules.
       const certificate = peerCertificateOf(secure);
+      handshakes.set(secure, { peerCertificate: certificate });
       if (certificate?.problemCode === 'COMMON_NAME_CONTAINS_NULL') {
         runtime.log.info(
           { subject: certificate.distinguishedName, protocol: 'http' },

@@ -14,7 +14,6 @@
  */
 
 import type http from 'node:http';
-import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
@@ -24,7 +23,7 @@ import { newConnectionId } from '../observe/logger.ts';
 import { authenticate, type ChallengeTransport, groupsOf } from '../proxy/authenticate.ts';
 import { openUpstream } from '../proxy/open-upstream.ts';
 import type { Runtime } from '../proxy/runtime.ts';
-import { peerCertificateOf } from '../tls/peer-certificate.ts';
+import type { PeerCertificate } from '../tls/peer-certificate.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
 import type { UpstreamSession } from '../upstream/login.ts';
 import { type JsonValue, QueryError, runStatement } from '../upstream/query.ts';
@@ -48,6 +47,12 @@ class HttpError extends PgError {
     super(sqlstate, message, { detail, severity: 'ERROR' });
     this.status = status;
   }
+}
+
+/** What the TLS handshake of an HTTPS connection established. */
+export interface ClientTls {
+  /** The client's certificate, when it presented one. */
+  peerCertificate: PeerCertificate | null;
 }
 
 /** A statement and its arguments. */
@@ -177,6 +182,7 @@ export async function handleSqlRequest(
   request: http.IncomingMessage,
   response: http.ServerResponse,
   url: URL,
+  tls: ClientTls | null,
 ): Promise<void> {
   const log = runtime.log.child({ conn: newConnectionId(), protocol: 'http' });
   const started = performance.now();
@@ -191,7 +197,7 @@ export async function handleSqlRequest(
       .finally(() => socket.destroy());
   });
   try {
-    const result = await runRequest(runtime, request, url, log, (session) => {
+    const result = await runRequest(runtime, request, url, tls, log, (session) => {
       upstream = session;
     });
     sendJson(response, 200, result);
@@ -218,6 +224,7 @@ async function runRequest(
   runtime: Runtime,
   request: http.IncomingMessage,
   url: URL,
+  tls: ClientTls | null,
   log: Logger,
   upstreamOpened: (session: UpstreamSession) => void,
 ) {
@@ -225,7 +232,7 @@ async function runRequest(
   const sql = parseSqlRequest(await readBody(request, config.maxBodyBytes));
   const authorization = parseAuthorization(request.headers.authorization);
   const socket = request.socket;
-  const peerCertificate = socket instanceof TLSSocket ? peerCertificateOf(socket) : null;
+  const peerCertificate = tls?.peerCertificate ?? null;
   const user =
     authorization.scheme === 'basic'
       ? authorization.user
@@ -240,7 +247,7 @@ async function runRequest(
   const facts: ConnectionFacts = {
     transport: 'tcp',
     address,
-    tls: socket instanceof TLSSocket,
+    tls: tls !== null,
     protocol: 'http',
     database,
     user,

@@ -8,7 +8,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc8725 (JWT best current practices)
  */
 
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, errors, type JWK } from 'jose';
 import { type ClaimPolicy, checkClaims } from './claims.ts';
 import type { KeySource } from './key-source.ts';
@@ -160,7 +160,7 @@ export class JwtValidator implements TokenValidator {
   #import(jwk: JWK): KeyObject {
     let key = this.#imported.get(jwk);
     if (!key) {
-      key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+      key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
       this.#imported.set(jwk, key);
     }
     return key;

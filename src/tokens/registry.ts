@@ -14,6 +14,9 @@ import { RemoteJwks, staticKeySource } from './key-source.ts';
 import type { TokenValidator } from './token.ts';
 import type { TokenValidatorConfig } from './validator-config.ts';
 
+/** After a failed discovery, an introspection validator tries again on a login at least this much later. */
+const INTROSPECTION_DISCOVERY_RETRY_MS = 1000;
+
 /** The validators by name. */
 export type TokenValidators = ReadonlyMap<string, TokenValidator>;
 
@@ -86,23 +89,27 @@ export function buildValidator(config: TokenValidatorConfig, log: Logger): Token
     case 'introspection': {
       const target = source.endpoint;
       let issuer: string | null = null;
-      const discovery =
-        'discoveryUrl' in target ? new Discovery(target.discoveryUrl, config.timeoutMs, 1000) : null;
-      const endpoint = async () => {
-        if (!discovery) return 'url' in target ? target.url : '';
-        const metadata = await discovery.metadata();
-        issuer = metadata.issuer;
-        if (!metadata.introspectionEndpoint)
-          throw new Error(
-            `${'discoveryUrl' in target ? target.discoveryUrl : ''}: no "introspection_endpoint"`,
-          );
-        return metadata.introspectionEndpoint;
-      };
+      let endpoint: () => Promise<string>;
+      if ('url' in target) endpoint = async () => target.url;
+      else {
+        const discovery = new Discovery(
+          target.discoveryUrl,
+          config.timeoutMs,
+          INTROSPECTION_DISCOVERY_RETRY_MS,
+        );
+        endpoint = async () => {
+          const metadata = await discovery.metadata();
+          issuer = metadata.issuer;
+          if (!metadata.introspectionEndpoint)
+            throw new Error(`${target.discoveryUrl}: no "introspection_endpoint"`);
+          return metadata.introspectionEndpoint;
+        };
+      }
       return new IntrospectionValidator(config.name, {
         endpoint,
         clientId: source.clientId,
         clientSecret: source.clientSecret,
-        policy: policyOf(config, discovery ? () => issuer : undefined),
+        policy: policyOf(config, 'url' in target ? undefined : () => issuer),
         maxTokenBytes: config.maxTokenBytes,
         timeoutMs: config.timeoutMs,
       });

@@ -25,6 +25,7 @@ import {
   MapReader,
   readBoolean,
   readChoice,
+  readHttpUrl,
   readInteger,
   readList,
   readPath,
@@ -98,14 +99,6 @@ const KIND_KEYS: Readonly<Record<ValidatorKind, readonly string[]>> = {
 
 export const DEFAULT_ALGORITHMS: JwsAlgorithm[] = [...JWS_ALGORITHMS];
 
-function readUrl(at: At): string | undefined {
-  const text = readString(at);
-  if (text === undefined) return undefined;
-  if (URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)) return text;
-  at.file.error(at.node, at.path, `expected an http(s) URL, got "${text}"`);
-  return undefined;
-}
-
 function readNonEmpty(at: At): string | undefined {
   const text = readString(at);
   if (text === '') {
@@ -169,7 +162,7 @@ function readSource(
 ): { source: ValidatorSource; issuers?: string[]; audiences?: string[] } | undefined {
   switch (kind) {
     case 'jwks': {
-      const url = map.required('url', readUrl);
+      const url = map.required('url', readHttpUrl);
       return url === undefined ? undefined : { source: { kind, url } };
     }
     case 'jwks_file': {
@@ -181,12 +174,12 @@ function readSource(
       return key === undefined ? undefined : { source: { kind, key } };
     }
     case 'openid': {
-      const discoveryUrl = map.required('discovery_url', readUrl);
+      const discoveryUrl = map.required('discovery_url', readHttpUrl);
       return discoveryUrl === undefined ? undefined : { source: { kind, discoveryUrl } };
     }
     case 'introspection': {
-      const discoveryUrl = map.optional('discovery_url', readUrl);
-      const url = map.optional('introspection_url', readUrl);
+      const discoveryUrl = map.optional('discovery_url', readHttpUrl);
+      const url = map.optional('introspection_url', readHttpUrl);
       const clientId = map.required('client_id', readNonEmpty);
       const clientSecret = map.required('client_secret', readSecret);
       if (!map.has('discovery_url') && !map.has('introspection_url'))

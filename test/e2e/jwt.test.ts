@@ -12,6 +12,8 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import t from 'tap';
+import { IMPLEMENTED_FEATURES } from '../../src/auth/registry.ts';
+import { loadHbaFile } from '../../src/hba/parse.ts';
 import { psql } from '../helpers/clients.ts';
 import { RESOURCE, startTestIdp } from '../helpers/idp.ts';
 import { startTestPgward } from '../helpers/pgward.ts';
@@ -297,13 +299,11 @@ t.test('jwt needs TLS unless the rule allows cleartext', async (t) => {
     file,
     'rules:\n  - { type: host, address: all, database: all, user: all, method: jwt, validator: local }\n',
   );
-  const { loadHbaFile } = await import('../../src/hba/parse.ts');
   t.throws(() => loadHbaFile(file), /allow_cleartext/);
   await writeFile(
     file,
     'rules:\n  - { type: hostssl, address: all, database: all, user: all, method: jwt, validator: nope }\n',
   );
-  const { IMPLEMENTED_FEATURES } = await import('../../src/auth/registry.ts');
   t.throws(
     () =>
       loadHbaFile(file, { features: IMPLEMENTED_FEATURES, references: { validators: new Set(['local']) } }),
