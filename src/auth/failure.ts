@@ -18,7 +18,12 @@ export type FailureKind =
   /** The certificate verified, but its name does not match the user (directly or through a map). */
   | 'certificate'
   /** A bearer token failed a check: the client is told which class of problem (`token expired`). */
-  | 'token';
+  | 'token'
+  /**
+   * An OAUTHBEARER discovery request (an empty `auth`): the client asked where to get a token and
+   * expected this failure. Not a failed login: never counted against the client, logged as discovery.
+   */
+  | 'oauth-discovery';
 
 /** An authentication failure: the class (drives the client message) and the reason (log only). */
 export interface AuthFailure {
@@ -74,6 +79,12 @@ export function failureToPgError(failure: AuthFailure, facts: FailureFacts): PgE
         logMessage: `token authentication failed for user "${facts.user}": ${message}: ${failure.reason}`,
       });
     }
+    case 'oauth-discovery':
+      return new PgError(
+        SqlState.InvalidAuthorizationSpecification,
+        `OAuth bearer authentication failed for user "${facts.user}"`,
+        { logMessage: `OAuth issuer discovery requested by user "${facts.user}"` },
+      );
     case 'hba-reject':
       return new PgError(
         SqlState.InvalidAuthorizationSpecification,

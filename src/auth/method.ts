@@ -78,6 +78,11 @@ export type AuthStep =
       maxReplyLength?: number;
       /** Called with the body of the client's next 'p' message. */
       next: (reply: Buffer) => Promise<AuthStep>;
+      /**
+       * How the exchange ends if the client hangs up instead of answering (OAUTHBEARER's error
+       * challenge: a client may close rather than acknowledge). Unset: a hang-up is just a hang-up.
+       */
+      ifClientGone?: AuthFailure;
     }
   | {
       kind: 'accepted';

@@ -10,6 +10,7 @@ import { certMethod } from './cert.ts';
 import { jwtMethod } from './jwt.ts';
 import { md5Method } from './md5.ts';
 import type { AuthMethod } from './method.ts';
+import { oauthMethod } from './oauth.ts';
 import { passwordMethod } from './password.ts';
 import { rejectMethod } from './reject.ts';
 import { scramSha256Method } from './scram-sha-256.ts';
@@ -23,6 +24,7 @@ const METHODS: Partial<Record<HbaMethod, AuthMethod>> = {
   'scram-sha-256': scramSha256Method,
   cert: certMethod,
   jwt: jwtMethod,
+  oauth: oauthMethod,
 };
 
 /** Rule options the implemented methods act on. */
@@ -33,6 +35,8 @@ const OPTIONS: ReadonlySet<OptionKey> = new Set<OptionKey>([
   'clientname',
   'map',
   'validator',
+  'issuer',
+  'scope',
 ]);
 
 /** What rules may use. */

@@ -85,7 +85,8 @@ export const METHOD_SPECS: Readonly<Record<HbaMethod, MethodSpec>> = {
   },
   oauth: {
     options: ['validator', 'issuer', 'scope', 'map', 'allow_cleartext', 'clientcert', 'upstream_login'],
-    required: ['validator'],
+    // PostgreSQL 18 refuses an oauth line without issuer and scope: discovery needs both.
+    required: ['validator', 'issuer', 'scope'],
     cleartextSecret: true,
     hostsslOnly: false,
     overHttp: true,

@@ -2,14 +2,17 @@
  * Process metrics: plain counters and gauges, exposed in Prometheus text format on /metrics.
  */
 
+/** How an authentication ended: an OAuth discovery request is neither a success nor a failure. */
+export type AuthResult = 'ok' | 'failed' | 'discovery';
+
 /** Counters and gauges pgward keeps. */
 export class Metrics {
   connectionsAccepted = 0;
   connectionsActive = 0;
   connectionsRefused = 0;
   sessionsActive = 0;
-  authSuccesses = new Map<string, number>();
-  authFailures = new Map<string, number>();
+  /** Authentication outcomes by method and result. */
+  readonly #auth = new Map<string, { method: string; result: AuthResult; count: number }>();
   upstreamFailures = 0;
   cancelRequests = 0;
   protocolViolations = 0;
@@ -21,9 +24,16 @@ export class Metrics {
   lastReload: { at: Date; ok: boolean; error?: string } | null = null;
 
   /** Counts an authentication outcome for a method. */
-  countAuth(method: string, ok: boolean): void {
-    const map = ok ? this.authSuccesses : this.authFailures;
-    map.set(method, (map.get(method) ?? 0) + 1);
+  countAuth(method: string, result: AuthResult): void {
+    const key = `${method} ${result}`;
+    const entry = this.#auth.get(key);
+    if (entry) entry.count++;
+    else this.#auth.set(key, { method, result, count: 1 });
+  }
+
+  /** How many authentications of `method` ended with `result`. */
+  authCount(method: string, result: AuthResult): number {
+    return this.#auth.get(`${method} ${result}`)?.count ?? 0;
   }
 
   /** Prometheus text exposition. */
@@ -38,8 +48,9 @@ export class Metrics {
       '# TYPE pgward_sessions_active gauge',
       `pgward_sessions_active ${this.sessionsActive}`,
       '# TYPE pgward_auth_total counter',
-      ...[...this.authSuccesses].map(([m, n]) => `pgward_auth_total{method="${m}",result="ok"} ${n}`),
-      ...[...this.authFailures].map(([m, n]) => `pgward_auth_total{method="${m}",result="failed"} ${n}`),
+      ...[...this.#auth.values()].map(
+        ({ method, result, count }) => `pgward_auth_total{method="${method}",result="${result}"} ${count}`,
+      ),
       '# TYPE pgward_upstream_failures_total counter',
       `pgward_upstream_failures_total ${this.upstreamFailures}`,
       '# TYPE pgward_cancel_requests_total counter',

@@ -16,6 +16,7 @@ import { matchHbaRule, noHbaEntryError } from '../hba/match.ts';
 import type { ConnectionFacts, HbaRule } from '../hba/rule.ts';
 import type { PeerCertificate } from '../tls/peer-certificate.ts';
 import { sleep } from './auth-throttle.ts';
+import { ClientGone } from './client-connection.ts';
 import type { Runtime } from './runtime.ts';
 
 const NO_GROUPS: ReadonlySet<string> = new Set();
@@ -24,6 +25,13 @@ const NO_GROUPS: ReadonlySet<string> = new Set();
 export type Challenge = Extract<AuthStep, { kind: 'challenge' }>;
 /** How a method ends: accepted or rejected. */
 type FinalStep = Exclude<AuthStep, { kind: 'challenge' }>;
+
+/** How a method ended, and whether the client had hung up by then. */
+interface Ended {
+  step: FinalStep;
+  /** Set when the client left instead of answering a challenge that allows it. */
+  clientGone?: ClientGone;
+}
 
 /** Delivers a challenge to the client and resolves with the body of its reply (a 'p' message). */
 export type ChallengeTransport = (challenge: Challenge) => Promise<Buffer>;
@@ -88,23 +96,30 @@ export async function authenticate(
     tokenBindingOf: (user) => runtime.users.find(user)?.jwt,
     log,
   };
-  let step: FinalStep;
+  let ended: Ended;
   try {
-    step = await runMethod(ctx, transport);
-    await countAttempt(runtime, ctx, step, log);
+    ended = await runMethod(ctx, transport);
+    await countAttempt(runtime, ctx, ended.step, log);
   } catch (error) {
     // A broken exchange (malformed SCRAM, a downgrade) is a decision too.
     if (error instanceof PgError) {
-      runtime.metrics.countAuth(rule.method, false);
+      runtime.metrics.countAuth(rule.method, 'failed');
       logDecision({ result: 'error', sqlstate: error.sqlstate, reason: error.logMessage });
     }
     throw error;
   }
-  runtime.metrics.countAuth(rule.method, step.kind === 'accepted');
+  const step = ended.step;
   if (step.kind === 'rejected') {
-    logDecision({ result: 'rejected', reason: step.failure.reason });
-    throw failureToPgError(step.failure, ctx);
+    const discovery = step.failure.kind === 'oauth-discovery';
+    runtime.metrics.countAuth(rule.method, discovery ? 'discovery' : 'failed');
+    logDecision({
+      result: discovery ? 'discovery' : 'rejected',
+      reason: step.failure.reason,
+      ...(ended.clientGone && { clientGone: true }),
+    });
+    throw ended.clientGone ?? failureToPgError(step.failure, ctx);
   }
+  runtime.metrics.countAuth(rule.method, 'ok');
   logDecision({ result: 'accepted', identity: step.identity.authenticatedAs });
   return {
     identity: step.identity,
@@ -118,7 +133,12 @@ export async function authenticate(
  * failure is answered, so guessing passwords gets slower and slower.
  */
 async function countAttempt(runtime: Runtime, ctx: AuthContext, step: FinalStep, log: Logger): Promise<void> {
-  if (step.kind === 'rejected' && step.failure.kind === 'hba-reject') return;
+  // A rejecting rule is no guess, and an OAuth discovery request is part of a normal login.
+  if (
+    step.kind === 'rejected' &&
+    (step.failure.kind === 'hba-reject' || step.failure.kind === 'oauth-discovery')
+  )
+    return;
   const wait = runtime.failureDelays.settle(ctx.host, ctx.user, step.kind === 'accepted');
   if (wait === 0) return;
   runtime.metrics.authFailuresDelayed++;
@@ -130,21 +150,31 @@ async function countAttempt(runtime: Runtime, ctx: AuthContext, step: FinalStep,
  * PostgreSQL's order for a rule: its `clientcert` requirement (a valid certificate), the method's
  * exchange, then `clientcert: verify-full`'s name check. The `cert` method does both checks itself.
  */
-async function runMethod(ctx: AuthContext, transport: ChallengeTransport): Promise<FinalStep> {
+async function runMethod(ctx: AuthContext, transport: ChallengeTransport): Promise<Ended> {
   const clientcert = ctx.rule.options.clientcert;
   const byCertificate = ctx.rule.method === 'cert';
   if (clientcert !== undefined && !byCertificate) {
     const valid = validCertificate(ctx.peerCertificate);
-    if (!valid.ok) return { kind: 'rejected', failure: valid.failure };
+    if (!valid.ok) return { step: { kind: 'rejected', failure: valid.failure } };
   }
   let step = await authMethodFor(ctx.rule.method).begin(ctx);
-  while (step.kind === 'challenge') step = await step.next(await transport(step));
+  while (step.kind === 'challenge') {
+    let reply: Buffer;
+    try {
+      reply = await transport(step);
+    } catch (error) {
+      // A hang-up the method expects ends the exchange as it says (and is logged as such).
+      if (!(error instanceof ClientGone) || !step.ifClientGone) throw error;
+      return { step: { kind: 'rejected', failure: step.ifClientGone }, clientGone: error };
+    }
+    step = await step.next(reply);
+  }
   const certificate = ctx.peerCertificate;
   if (step.kind === 'accepted' && clientcert === 'verify-full' && !byCertificate && certificate) {
     const name = checkCertificateName(certificate, ctx);
-    if (!name.ok) return { kind: 'rejected', failure: name.failure };
+    if (!name.ok) return { step: { kind: 'rejected', failure: name.failure } };
     const authenticatedAs = `${step.identity.authenticatedAs}, certificate ${name.authenticatedAs}`;
-    return { ...step, identity: { ...step.identity, authenticatedAs } };
+    return { step: { ...step, identity: { ...step.identity, authenticatedAs } } };
   }
-  return step;
+  return { step };
 }

@@ -37,7 +37,7 @@ rules:
   - { type: hostssl, address: all, database: a, user: all, method: cert, map: literal }
   - { type: hostssl, address: all, database: b, user: all, method: cert, map: corp }
   - { type: hostssl, address: all, database: c, user: all, method: jwt, validator: idp, map: order }
-  - { type: hostssl, address: all, database: d, user: all, method: oauth, validator: idp, map: shapes }
+  - { type: hostssl, address: all, database: d, user: all, method: oauth, validator: idp, issuer: 'https://idp.example', scope: openid, map: shapes }
 `;
 
 const table = parseHbaText('hba.yaml', HBA);
