@@ -11,6 +11,7 @@ import type { IdentMap } from '../hba/ident-map.ts';
 import type { HbaRule } from '../hba/rule.ts';
 import type { PeerCertificate } from '../tls/peer-certificate.ts';
 import type { TokenValidator, ValidToken } from '../tokens/token.ts';
+import type { TokenValidatorConfig } from '../tokens/validator-config.ts';
 import { encodeAuthenticationCleartextPassword } from '../wire/backend.ts';
 import { parsePasswordMessage } from '../wire/frontend.ts';
 import type { AuthFailure } from './failure.ts';
@@ -43,6 +44,10 @@ export interface AuthContext {
   tokenValidators: ReadonlyMap<string, TokenValidator>;
   /** A local user's token binding (users.yaml `jwt:`), if any. */
   tokenBindingOf(user: string): UserTokenBinding | undefined;
+  /** The configuration of a named validator (its external users, its session policy). */
+  validatorConfig(name: string): TokenValidatorConfig | undefined;
+  /** Whether users.yaml defines the user (a local user, as opposed to an external one). */
+  isLocalUser(user: string): boolean;
   log: Logger;
 }
 
@@ -66,6 +71,10 @@ export interface AuthIdentity {
   scramKeys?: ScramClientKeys;
   /** The token, when the client authenticated with one (its expiry, its claims for role mapping). */
   token?: ValidToken;
+  /** The role to `SET ROLE` to once logged in upstream (an external user's granted role). */
+  role?: string;
+  /** When the session must end (end_session_at_token_expiry: the token's expiry). */
+  sessionEndsAt?: Date;
 }
 
 /** The next thing the session must do for a method. */

@@ -15,6 +15,8 @@ export const SqlState = {
   InvalidParameterValue: '22023',
   /** 28000: no HBA entry, a rejecting rule, certificate and token failures. */
   InvalidAuthorizationSpecification: '28000',
+  /** 42501: an external user tried to choose the role its token grants. */
+  InsufficientPrivilege: '42501',
   /** 28P01: password authentication failed (wrong password and unknown user alike). */
   InvalidPassword: '28P01',
   /** 22P02: a value cannot be read (e.g. an HTTP request body that is not the JSON expected). */

@@ -94,6 +94,8 @@ export async function authenticate(
     groupsOf: (user) => groupsOf(runtime, user),
     tokenValidators: runtime.tokenValidators,
     tokenBindingOf: (user) => runtime.users.find(user)?.jwt,
+    validatorConfig: (name) => runtime.config.tokenValidators.find((config) => config.name === name),
+    isLocalUser: (user) => runtime.users.find(user) !== undefined,
     log,
   };
   let ended: Ended;

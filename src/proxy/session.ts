@@ -47,6 +47,9 @@ const UPSTREAM_LOST = encodeErrorResponse(
   new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'),
 );
 const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authentication due to timeout');
+const TOKEN_EXPIRED = new PgError(SqlState.InvalidAuthorizationSpecification, 'token expired');
+/** setTimeout's longest wait. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function protocolViolation(message: string, detail?: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, detail === undefined ? {} : { detail });
@@ -67,6 +70,9 @@ export class Session {
   #channelBinding: Buffer | null = null;
   /** The certificate the client presented in the TLS handshake, if any. */
   #peerCertificate: PeerCertificate | null = null;
+
+  /** Ends the session when its token expires (end_session_at_token_expiry). */
+  #expiryTimer: NodeJS.Timeout | null = null;
 
   /** This connection's place among those still authenticating; released once authentication ends. */
   #pendingTicket: PendingAuthTicket | null;
@@ -113,10 +119,13 @@ export class Session {
       this.#answerProtocolVersion(startup);
       const authenticated = await this.#authenticate(identity);
       clearTimeout(timer);
-      return this.#startRelay(
+      const running = this.#startRelay(
         await this.#loginUpstream(identity, authenticated, startup.parameters),
         startup,
       );
+      const endsAt = authenticated.identity.sessionEndsAt;
+      if (endsAt) this.#endAt(endsAt);
+      return running;
     } catch (error) {
       this.#handleFailure(error);
       return null;
@@ -124,6 +133,24 @@ export class Session {
       clearTimeout(timer);
       this.#releasePending();
     }
+  }
+
+  /**
+   * Ends the session with FATAL 28000 `token expired` when its token expires
+   * (end_session_at_token_expiry). Timers cannot wait longer than about 24.8 days: a later deadline
+   * re-arms.
+   */
+  #endAt(deadline: Date): void {
+    const wait = Math.min(deadline.getTime() - Date.now(), MAX_TIMER_MS);
+    this.#expiryTimer = setTimeout(
+      () => {
+        if (Date.now() < deadline.getTime()) return this.#endAt(deadline);
+        this.#log.info({ expiredAt: deadline.toISOString() }, 'token expired: ending the session');
+        this.#abort(TOKEN_EXPIRED);
+      },
+      Math.max(wait, 0),
+    );
+    this.#expiryTimer.unref();
   }
 
   #releasePending(): void {
@@ -323,6 +350,7 @@ export class Session {
   }
 
   #endSession({ relay, cancelKey }: { relay: Relay; cancelKey: number }): void {
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     this.#runtime.cancelMap.revoke(cancelKey);
     this.#runtime.metrics.sessionsActive--;
     this.#log.info({ toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient }, 'session ended');

@@ -15,6 +15,10 @@
  * client_secret and discovery_url or introspection_url (discovery wins when both are set, as in
  * Vertica); `azure` client_id and tenant_id (issuer and JWKS URL derived, audience = client_id, as in
  * ClickHouse). Files are read here, so a bad key is a located error when the configuration loads.
+ *
+ * What a token admits besides checking it: `external_users` (external-users.ts) lets in users that
+ * users.yaml does not define, with a role from the token; `end_session_at_token_expiry` ends a
+ * session when its token's `exp` passes.
  */
 
 import { createPublicKey, type KeyObject } from 'node:crypto';
@@ -32,6 +36,7 @@ import {
   readSecret,
   readString,
 } from '../config/readers.ts';
+import { type ExternalUsers, readExternalUsers } from './external-users.ts';
 import { JWS_ALGORITHMS, type JwsAlgorithm } from './jwt-validator.ts';
 import { parseJwks } from './key-source.ts';
 
@@ -73,6 +78,10 @@ export interface TokenValidatorConfig {
   kidMissCooldownMs: number;
   /** Deadline of each request to the IdP. */
   timeoutMs: number;
+  /** Users users.yaml does not define, admitted with a role their token grants (null: none). */
+  externalUsers: ExternalUsers | null;
+  /** End a session its token authenticated when the token expires. */
+  endSessionAtExpiry: boolean;
 }
 
 const COMMON_KEYS = [
@@ -86,6 +95,8 @@ const COMMON_KEYS = [
   'require_exp',
   'max_token_bytes',
   'timeout_ms',
+  'external_users',
+  'end_session_at_token_expiry',
 ];
 const REMOTE_KEYS = ['refresh_ms', 'kid_miss_cooldown_ms'];
 const KIND_KEYS: Readonly<Record<ValidatorKind, readonly string[]>> = {
@@ -227,6 +238,8 @@ function readValidator(at: At, name: string): TokenValidatorConfig | undefined {
   const refreshMs = map.optional('refresh_ms', (a) => readInteger(a, 1000, 86_400_000), 600_000);
   const kidMissCooldownMs = map.optional('kid_miss_cooldown_ms', (a) => readInteger(a, 0, 3_600_000), 30_000);
   const timeoutMs = map.optional('timeout_ms', (a) => readInteger(a, 100, 60_000), 5000);
+  const externalUsers = map.optional('external_users', readExternalUsers, null);
+  const endSessionAtExpiry = map.optional('end_session_at_token_expiry', readBoolean, false);
   if (
     !read ||
     issuers === undefined ||
@@ -240,7 +253,9 @@ function readValidator(at: At, name: string): TokenValidatorConfig | undefined {
     maxTokenBytes === undefined ||
     refreshMs === undefined ||
     kidMissCooldownMs === undefined ||
-    timeoutMs === undefined
+    timeoutMs === undefined ||
+    externalUsers === undefined ||
+    endSessionAtExpiry === undefined
   )
     return undefined;
   return {
@@ -258,6 +273,8 @@ function readValidator(at: At, name: string): TokenValidatorConfig | undefined {
     refreshMs,
     kidMissCooldownMs,
     timeoutMs,
+    externalUsers,
+    endSessionAtExpiry,
   };
 }
 

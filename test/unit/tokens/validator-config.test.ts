@@ -109,3 +109,37 @@ t.test('claim checks', async (t) => {
   t.match(checkClaims({ ...base, email: '' }, policy, 500), { ok: false, problem: 'principal' });
   t.match(checkClaims({ ...base, iss: undefined }, policy, 500), { ok: false, problem: 'issuer' });
 });
+
+t.test('external_users and end_session_at_token_expiry', async (t) => {
+  const [v] = parse(
+    '  corp: { kind: pem, file: public.pem, end_session_at_token_expiry: true, external_users: { roles: [analyst, engineer], role_map: { corp-eng: engineer } } }\n',
+  ).tokenValidators;
+  t.same(v?.externalUsers, {
+    roles: ['analyst', 'engineer'],
+    roleClaim: 'groups',
+    roleMap: { 'corp-eng': 'engineer' },
+  });
+  t.equal(v?.endSessionAtExpiry, true);
+  const [plain] = parse('  corp: { kind: pem, file: public.pem }\n').tokenValidators;
+  t.equal(plain?.externalUsers, null);
+  t.equal(plain?.endSessionAtExpiry, false);
+  t.same(
+    problems(
+      '  corp: { kind: pem, file: public.pem, external_users: { roles: [a], role_map: { g: postgres } } }\n',
+    ),
+    ['role "postgres" is not in external_users.roles'],
+  );
+  t.same(problems('  corp: { kind: pem, file: public.pem, external_users: { roles: [] } }\n'), [
+    'no role: nobody could log in',
+  ]);
+  t.same(problems('  corp: { kind: pem, file: public.pem, external_users: { role_claim: groups } }\n'), [
+    'missing required key "roles"',
+  ]);
+  t.match(
+    problems(`  corp: { kind: pem, file: public.pem, external_users: { roles: ["${'r'.repeat(64)}"] } }\n`),
+    [/is not a role name \(1 to 63 bytes, no NUL\)/],
+  );
+  t.match(problems('  corp: { kind: pem, file: public.pem, external_users: { roles: [a], role: x } }\n'), [
+    /unknown key "role"/,
+  ]);
+});

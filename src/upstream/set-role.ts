@@ -1,0 +1,103 @@
+/**
+ * `SET ROLE` on a freshly logged-in upstream connection, before the client gets it: an external user
+ * (tokens/external-users.ts) runs as the role its token granted, not as the service account pgward
+ * logged in with. The ParameterStatus messages the change causes (is_superuser) join those forwarded
+ * to the client; an upstream refusal (the login is no member of the role) ends the login with the
+ * upstream's SQLSTATE and message, as FATAL.
+ */
+
+import { serialize } from 'pg-protocol';
+import type { DatabaseError } from 'pg-protocol/dist/messages.js';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { PgError } from '../errors/pg-error.ts';
+import { SqlState } from '../errors/sqlstate.ts';
+import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
+import type { UpstreamSession } from './login.ts';
+
+/** Largest message accepted while the statement runs. */
+const MAX_MESSAGE_LENGTH = 1024 * 1024;
+
+/** A role name as a quoted identifier. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function frameBytes(frame: TypedMessage): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header.writeUInt8(frame.type, 0);
+  header.writeInt32BE(frame.body.length + 4, 1);
+  return Buffer.concat([header, frame.body]);
+}
+
+/** Decodes an ErrorResponse with pg-protocol's parser. */
+function decodeError(raw: Buffer): DatabaseError {
+  let decoded: DatabaseError | undefined;
+  new Parser().parse(raw, (message) => {
+    decoded = message as DatabaseError;
+  });
+  if (!decoded) throw new Error('undecodable ErrorResponse');
+  return decoded;
+}
+
+/** Runs `SET ROLE role`; resolves with the session updated (forwarded messages, ReadyForQuery). */
+export function setRole(session: UpstreamSession, role: string): Promise<UpstreamSession> {
+  const { socket } = session;
+  const reader = new FrameReader(MAX_MESSAGE_LENGTH);
+  const forward = [...session.forward];
+  let refusal: PgError | null = null;
+  return new Promise((resolve, reject) => {
+    const finish = (error: PgError | null, done?: UpstreamSession) => {
+      socket.off('data', onData).off('error', onError).off('close', onClose);
+      socket.pause();
+      if (done && !error) resolve(done);
+      else {
+        socket.destroy();
+        reject(error);
+      }
+    };
+    const handle = (frame: TypedMessage): UpstreamSession | null => {
+      switch (String.fromCharCode(frame.type)) {
+        case 'S':
+        case 'N':
+          forward.push(frameBytes(frame));
+          return null;
+        case 'E': {
+          const { code, message } = decodeError(frameBytes(frame));
+          refusal ??= new PgError(code ?? SqlState.InternalError, message, {
+            detail: `pgward could not take role "${role}" upstream for this external user.`,
+            logMessage: `SET ROLE ${quoteIdentifier(role)} failed upstream: ${message}`,
+          });
+          return null;
+        }
+        case 'Z':
+          return { ...session, forward, readyForQuery: frameBytes(frame), leftover: reader.takeRemaining() };
+        default:
+          return null;
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+        for (let frame = reader.readMessage(); frame; frame = reader.readMessage()) {
+          const done = handle(frame);
+          if (done) return finish(refusal, done);
+        }
+      } catch (error) {
+        finish(
+          new PgError(
+            SqlState.InternalError,
+            `cannot read the upstream's answer: ${(error as Error).message}`,
+          ),
+        );
+      }
+    };
+    const onError = (error: Error) =>
+      finish(new PgError(SqlState.ConnectionFailure, `upstream connection failed: ${error.message}`));
+    const onClose = () =>
+      finish(new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'));
+    socket.on('data', onData).once('error', onError).once('close', onClose);
+    socket.write(serialize.query(`SET ROLE ${quoteIdentifier(role)}`));
+    if (session.leftover.length > 0) onData(session.leftover);
+    socket.resume();
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * What a valid token admits (seed 001): external users — no users.yaml entry, no PostgreSQL role of
+ * their own — logged in upstream as a service account and switched with `SET ROLE` to the role their
+ * token's groups grant from the allow-list (checked with `SELECT current_user` upstream); local users
+ * untouched; and end_session_at_token_expiry ending a session with FATAL 28000 `token expired`.
+ */
+
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT } from 'jose';
+import pg from 'pg';
+import t from 'tap';
+import { psql } from '../helpers/clients.ts';
+import { oauthbearer } from '../helpers/oauthbearer-client.ts';
+import { startTestPgward } from '../helpers/pgward.ts';
+import { startTestPostgres } from '../helpers/postgres.ts';
+
+const ISSUER = 'https://issuer.test';
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwks = { keys: [{ ...rsa.publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] };
+const now = () => Math.floor(Date.now() / 1000);
+const token = (sub: string, claims: Record<string, unknown> = {}) =>
+  new SignJWT({ sub, iss: ISSUER, iat: now(), exp: now() + 600, ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+    .sign(rsa.privateKey);
+
+const upstream = await startTestPostgres(t);
+const SERVICE_PASSWORD = 'service-secret';
+for (const sql of [
+  `create role svc login noinherit password '${SERVICE_PASSWORD}'`,
+  'create role analyst nologin',
+  'create role engineer nologin',
+  'create role auditor nologin',
+  'grant analyst, engineer to svc',
+  `create role alice login password '${upstream.password}'`,
+  `create role dave login password '${upstream.password}'`,
+])
+  await upstream.query(sql);
+for (const database of ['ext', 'ext_direct', 'ext_oauth', 'ext_same', 'short', 'long'])
+  await upstream.query(`create database ${database}`);
+const owner = new pg.Client({
+  host: upstream.host,
+  port: upstream.port,
+  user: upstream.user,
+  password: upstream.password,
+  database: 'ext',
+});
+await owner.connect();
+for (const sql of [
+  'create table report (n int)',
+  'insert into report values (42)',
+  'grant select on report to analyst',
+])
+  await owner.query(sql);
+await owner.end();
+
+const jwtRule = (database: string, validator: string, extra = '') =>
+  `  - { type: hostssl, address: all, database: ${database}, user: all, method: jwt, validator: ${validator}${extra} }`;
+const ward = await startTestPgward(t, {
+  upstream,
+  hba: [
+    'rules:',
+    jwtRule('ext', 'corp', ', upstream_login: service'),
+    jwtRule('ext_direct', 'direct', ', upstream_login: service'),
+    `  - { type: hostssl, address: all, database: ext_oauth, user: all, method: oauth, validator: corp, issuer: "${ISSUER}", scope: db, upstream_login: service }`,
+    jwtRule('ext_same', 'corp'),
+    jwtRule('short', 'expiring'),
+    jwtRule('long', 'lasting'),
+    '',
+  ].join('\n'),
+  usersFile: 'users:\n  alice: {}\n',
+  upstreamExtra: `logins:\n    service: { mode: service, user: svc, password: ${SERVICE_PASSWORD} }`,
+  files: { 'keys.jwks': JSON.stringify(jwks) },
+  extraConfig: `token_validators:
+  corp:
+    kind: jwks_file
+    file: keys.jwks
+    issuers: ["${ISSUER}"]
+    external_users:
+      roles: [analyst, engineer, auditor]
+      role_claim: groups
+      role_map: { corp-analysts: analyst, corp-eng: engineer, corp-audit: auditor }
+  direct:
+    kind: jwks_file
+    file: keys.jwks
+    external_users: { roles: [analyst], role_claim: roles }
+  expiring: { kind: jwks_file, file: keys.jwks, end_session_at_token_expiry: true, clock_skew_seconds: 0 }
+  lasting: { kind: jwks_file, file: keys.jwks, clock_skew_seconds: 0 }
+`,
+});
+
+function client(user: string, database: string, password: string, options?: string): pg.Client {
+  return new pg.Client({
+    host: '127.0.0.1',
+    port: ward.port,
+    user,
+    database,
+    password,
+    ssl: { rejectUnauthorized: false },
+    ...(options === undefined ? {} : { options }),
+  });
+}
+
+/** Logs in and answers `current_user/session_user`, or the error. */
+async function whoAmI(user: string, database: string, password: string, options?: string): Promise<string> {
+  const c = client(user, database, password, options);
+  try {
+    await c.connect();
+    const result = await c.query('select current_user::text as cur, session_user::text as ses');
+    return `${result.rows[0].cur}/${result.rows[0].ses}`;
+  } catch (error) {
+    const e = error as { code?: string; message: string };
+    return `${e.code}: ${e.message}`;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+t.test('an external user runs as the role its groups grant, on a service login', async (t) => {
+  const both = await token('dave', { groups: ['corp-eng', 'corp-analysts', 'unrelated'] });
+  t.equal(await whoAmI('dave', 'ext', both), 'analyst/svc', 'the first role of the allow-list wins');
+  t.equal(
+    await whoAmI('dave', 'ext', await token('dave', { groups: 'corp-eng' })),
+    'engineer/svc',
+    'a single string',
+  );
+  const viaPsql = await psql(
+    `host=127.0.0.1 port=${ward.port} dbname=ext user=erin sslmode=require`,
+    ['-tAc', "select current_user || '/' || session_user; select n from public.report"],
+    { password: await token('erin', { groups: ['corp-analysts'] }) },
+  );
+  t.equal(viaPsql.code, 0, viaPsql.stderr);
+  t.equal(
+    viaPsql.stdout.trim(),
+    'analyst/svc\n42',
+    'the role’s privileges apply (svc alone has none: NOINHERIT)',
+  );
+  const line = ward.logs.find({ msg: 'auth decision', result: 'accepted', user: 'erin' }).at(-1);
+  t.match(String(line?.identity), /external user with role "analyst"/);
+});
+
+t.test('over OAUTHBEARER too', async (t) => {
+  const login = await oauthbearer(
+    { port: ward.port, user: 'frank', database: 'ext_oauth' },
+    `Bearer ${await token('frank', { groups: ['corp-eng'] })}`,
+  );
+  t.ok(login.ok);
+  if (!login.ok) return;
+  t.same(await login.client.query('select current_user'), ['engineer']);
+  login.client.end();
+});
+
+t.test('a token granting no allowed role is refused', async (t) => {
+  const refused = '28000: token grants no permitted role';
+  t.equal(
+    await whoAmI('dave', 'ext', await token('dave', { groups: ['corp-sales'] })),
+    refused,
+    'unmapped group',
+  );
+  t.equal(await whoAmI('dave', 'ext', await token('dave')), refused, 'no groups claim');
+  t.equal(
+    await whoAmI('dave', 'ext', await token('dave', { groups: ['analyst'] })),
+    refused,
+    'with a role_map, a claim naming an allowed role directly does not count',
+  );
+  t.equal(
+    await whoAmI('dave', 'ext_direct', await token('dave', { roles: ['postgres'] })),
+    refused,
+    'a role outside the allow-list is never taken, even when the claim names it',
+  );
+  t.equal(await whoAmI('dave', 'ext_direct', await token('dave', { roles: ['analyst'] })), 'analyst/svc');
+  t.equal(
+    await whoAmI('dave', 'ext', await token('mallory', { groups: ['corp-eng'] })),
+    '28000: token does not match the user',
+    'the principal must still be the user',
+  );
+});
+
+t.test('an upstream refusal of the role ends the login with its error', async (t) => {
+  t.equal(
+    await whoAmI('dave', 'ext', await token('dave', { groups: ['corp-audit'] })),
+    '42501: permission denied to set role "auditor"',
+  );
+});
+
+t.test('an external user cannot choose its role with startup parameters', async (t) => {
+  const answer = await whoAmI(
+    'dave',
+    'ext',
+    await token('dave', { groups: ['corp-analysts'] }),
+    '-c role=engineer',
+  );
+  t.equal(answer, '42501: startup parameter "options" cannot set the role of an external user');
+});
+
+t.test('a local user is not an external user: no SET ROLE', async (t) => {
+  t.equal(await whoAmI('alice', 'ext_same', await token('alice', { groups: ['corp-eng'] })), 'alice/alice');
+});
+
+t.test('end_session_at_token_expiry ends the session with FATAL 28000 token expired', async (t) => {
+  const exp = now() + 3;
+  const idle = client('dave', 'short', await token('dave', { exp }));
+  const busy = client('dave', 'short', await token('dave', { exp }));
+  const lasting = client('dave', 'long', await token('dave', { exp }));
+  await Promise.all([idle.connect(), busy.connect(), lasting.connect()]);
+  type Failure = { code?: string; message: string };
+  const idleEnded = new Promise<Failure>((resolve) => idle.once('error', resolve));
+  idle.on('error', () => {}); // then "Connection terminated", once the socket closes
+  busy.on('error', () => {});
+  const running = busy.query('select pg_sleep(30)').then(
+    () => null,
+    (error: Failure) => error,
+  );
+  const idleError = await idleEnded;
+  t.equal(`${idleError.code}: ${idleError.message}`, '28000: token expired', 'an idle session');
+  t.ok(Date.now() >= exp * 1000, 'not before exp');
+  t.ok(Date.now() < exp * 1000 + 2000, 'promptly after exp');
+  const busyError = await running;
+  t.equal(
+    `${busyError?.code}: ${busyError?.message}`,
+    '28000: token expired',
+    'a session running a statement',
+  );
+  const line = await ward.logs.waitFor({ msg: 'token expired: ending the session' });
+  t.ok(line.expiredAt);
+  const rows = await lasting.query('select 1 as one');
+  t.equal(rows.rows[0].one, 1, 'without the option, the session outlives its token');
+  await lasting.end();
+  await idle.end().catch(() => {});
+  await busy.end().catch(() => {});
+});
