@@ -57,10 +57,15 @@ const NO_GROUPS: ReadonlySet<string> = new Set();
 /** The users known from the users file, by name. */
 export interface UserDirectory {
   find(name: string): LocalUser | undefined;
+  /**
+   * The user whose token binding names this `iss` and `username` (CrateDB's lookup of the user of an
+   * HTTP Bearer token); only bindings that set both take part.
+   */
+  findByToken(iss: string, username: string): LocalUser | undefined;
 }
 
 /** A directory with no users (no users file configured). */
-export const EMPTY_USER_DIRECTORY: UserDirectory = { find: () => undefined };
+export const EMPTY_USER_DIRECTORY: UserDirectory = { find: () => undefined, findByToken: () => undefined };
 
 function readVerifier(at: At): ScramVerifier | undefined {
   const text = readString(at);
@@ -133,12 +138,26 @@ function readUsers(yaml: YamlFile, options: UsersFileOptions): UserDirectory {
     isScalar(at.node) && at.node.value === null ? undefined : MapReader.open(at, 'any'),
   );
   const users = new Map<string, LocalUser>();
+  const byToken = new Map<string, LocalUser>();
   for (const name of byName?.keys() ?? []) {
-    const user = byName ? readUser(byName.at(name), name, options) : undefined;
-    if (user) users.set(name, user);
+    const at = byName?.at(name);
+    const user = at ? readUser(at, name, options) : undefined;
+    if (!user || !at) continue;
+    users.set(name, user);
+    const binding = user.jwt;
+    if (binding?.iss === undefined || binding.username === undefined) continue;
+    // CrateDB: the pair names one user, or a token could log in as either.
+    const key = JSON.stringify([binding.iss, binding.username]);
+    const other = byToken.get(key);
+    if (other)
+      yaml.error(at.node, `${at.path}.jwt`, `iss and username are already bound to user "${other.name}"`);
+    else byToken.set(key, user);
   }
   yaml.throwIfErrors();
-  return { find: (name) => users.get(name) };
+  return {
+    find: (name) => users.get(name),
+    findByToken: (iss, username) => byToken.get(JSON.stringify([iss, username])),
+  };
 }
 
 /** Parses a users file from text; throws ConfigError listing every problem. */

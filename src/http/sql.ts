@@ -3,9 +3,11 @@
  * (`protocol: http` or `any`). The phase order of a request: read the body → name the user → HBA and the
  * rule's method (shared with the pg session) → upstream login (shared) → run the statement → JSON.
  *
- * The user is the Basic credentials' user; without them, the client certificate's CN (seed 004: "over
- * HTTP the CN is the user when none is given"); without one, `http.default_user` (CrateDB's
- * auth.trust.http_default_user). A rule's password challenge is answered with the Basic password.
+ * The user is the Basic credentials' user; for a Bearer token (seed 004's JWT over HTTP), `?user=`, else
+ * the user whose users.yaml token binding names the token's iss and username (CrateDB), else its `sub`;
+ * without credentials, the client certificate's CN (seed 004: "over HTTP the CN is the user when none
+ * is given"); without one, `http.default_user` (CrateDB's auth.trust.http_default_user). A rule's
+ * password challenge is answered with the Basic password, a `jwt` or `oauth` rule's with the token.
  *
  * Request:  {"stmt": "SELECT $1::int AS n", "args": [1]}       (?database=NAME, default: postgres)
  * Response: {"cols": ["n"], "col_types": [23], "rows": [[1]], "rowcount": 1, "command": "SELECT 1"}
@@ -20,16 +22,15 @@ import { SqlState } from '../errors/sqlstate.ts';
 import { normalizeClientAddress } from '../hba/address.ts';
 import type { ConnectionFacts } from '../hba/rule.ts';
 import { newConnectionId } from '../observe/logger.ts';
-import { authenticate, type ChallengeTransport, groupsOf } from '../proxy/authenticate.ts';
+import { authenticate, groupsOf } from '../proxy/authenticate.ts';
 import { openUpstream } from '../proxy/open-upstream.ts';
 import type { Runtime } from '../proxy/runtime.ts';
 import type { PeerCertificate } from '../tls/peer-certificate.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
 import type { UpstreamSession } from '../upstream/login.ts';
 import { type JsonValue, QueryError, runStatement } from '../upstream/query.ts';
-import { isAuthenticationCleartextPassword } from '../wire/backend.ts';
-import { encodePasswordMessageBody } from '../wire/frontend.ts';
 import { parseAuthorization } from './authorization.ts';
+import { authenticateHeader, challengeTransport, userOf } from './credentials.ts';
 
 /** Startup parameters of HTTP logins upstream. */
 const HTTP_PARAMETERS: ReadonlyMap<string, string> = new Map([
@@ -158,24 +159,6 @@ function errorBody(error: PgError): unknown {
   };
 }
 
-/** Answers a rule's challenge from the request: the Basic password for a cleartext request. */
-function challengeTransport(password: string | undefined): ChallengeTransport {
-  return async (challenge) => {
-    if (!isAuthenticationCleartextPassword(challenge.message)) {
-      throw new PgError(
-        SqlState.InvalidAuthorizationSpecification,
-        "the matching rule's authentication method cannot be used over HTTP",
-      );
-    }
-    if (password === undefined) {
-      throw new PgError(SqlState.InvalidPassword, 'no password supplied', {
-        hint: 'Send the password with HTTP Basic authentication.',
-      });
-    }
-    return encodePasswordMessageBody(password);
-  };
-}
-
 /** Handles one `POST /sql` request; never rejects. */
 export async function handleSqlRequest(
   runtime: Runtime,
@@ -214,7 +197,7 @@ export async function handleSqlRequest(
       response,
       status,
       errorBody(pgError),
-      status === 401 ? { 'www-authenticate': 'Basic realm="pgward", charset="UTF-8"' } : {},
+      status === 401 ? { 'www-authenticate': authenticateHeader(request.headers.authorization) } : {},
     );
     log.info({ status, sqlstate: pgError.sqlstate, error: pgError.logMessage }, 'http request');
   }
@@ -233,13 +216,13 @@ async function runRequest(
   const authorization = parseAuthorization(request.headers.authorization);
   const socket = request.socket;
   const peerCertificate = tls?.peerCertificate ?? null;
-  const user =
-    authorization.scheme === 'basic'
-      ? authorization.user
-      : (peerCertificate?.commonName ?? config.defaultUser);
+  const user = userOf(runtime, authorization, url, peerCertificate);
   if (user === null)
     throw new PgError(SqlState.InvalidAuthorizationSpecification, 'no user name given', {
-      hint: 'Send HTTP Basic credentials or a client certificate.',
+      hint:
+        authorization.scheme === 'bearer'
+          ? 'Name the user with ?user= or use a token with a "sub" claim.'
+          : 'Send HTTP Basic credentials or a client certificate.',
     });
   const database = url.searchParams.get('database') || DEFAULT_DATABASE;
   const address = normalizeClientAddress(socket.remoteAddress);
@@ -257,12 +240,11 @@ async function runRequest(
   };
   const ticket = runtime.pendingAuth.tryEnter();
   if (!ticket) throw new PgError(SqlState.TooManyConnections, 'sorry, too many clients already');
-  const password = authorization.scheme === 'basic' ? authorization.password : undefined;
   const authenticated = await authenticate(
     runtime,
     facts,
     { peerCertificate, channelBinding: null },
-    challengeTransport(password),
+    challengeTransport(authorization),
     log,
   ).finally(() => ticket.release());
   const session = await openUpstream(runtime, authenticated, database, HTTP_PARAMETERS, log);

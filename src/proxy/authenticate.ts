@@ -33,8 +33,11 @@ interface Ended {
   clientGone?: ClientGone;
 }
 
-/** Delivers a challenge to the client and resolves with the body of its reply (a 'p' message). */
-export type ChallengeTransport = (challenge: Challenge) => Promise<Buffer>;
+/**
+ * Delivers a challenge to the client and resolves with the body of its reply (a 'p' message). The
+ * rule is there for front ends that answer for their client (HTTP: which credentials fit it).
+ */
+export type ChallengeTransport = (challenge: Challenge, rule: HbaRule) => Promise<Buffer>;
 
 /** What the front end knows about the client besides the HBA facts. */
 export interface ClientFacts {
@@ -163,7 +166,7 @@ async function runMethod(ctx: AuthContext, transport: ChallengeTransport): Promi
   while (step.kind === 'challenge') {
     let reply: Buffer;
     try {
-      reply = await transport(step);
+      reply = await transport(step, ctx.rule);
     } catch (error) {
       // A hang-up the method expects ends the exchange as it says (and is logged as such).
       if (!(error instanceof ClientGone) || !step.ifClientGone) throw error;

@@ -9,7 +9,8 @@
 import type { PgError } from '../errors/pg-error.ts';
 import { PROTOCOL_MAJOR } from './limits.ts';
 
-const AuthCode = {
+/** The codes of Authentication* messages. */
+export const AuthCode = {
   Ok: 0,
   CleartextPassword: 3,
   MD5Password: 5,
@@ -50,9 +51,12 @@ export function encodeAuthenticationCleartextPassword(): Buffer {
   return authentication(AuthCode.CleartextPassword);
 }
 
-/** Whether an encoded backend message is AuthenticationCleartextPassword (a front end answering for the client). */
-export function isAuthenticationCleartextPassword(encoded: Buffer): boolean {
-  return encoded.length === 9 && encoded[0] === 0x52 && encoded.readInt32BE(5) === AuthCode.CleartextPassword;
+/**
+ * The code of an encoded Authentication* message (AuthCode), or null for any other message: how a
+ * front end answering for its client (HTTP) tells which request a method made.
+ */
+export function authenticationCodeOf(encoded: Buffer): number | null {
+  return encoded.length >= 9 && encoded[0] === 0x52 ? encoded.readInt32BE(5) : null;
 }
 
 /** AuthenticationMD5Password with its 4-byte salt. */

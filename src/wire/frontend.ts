@@ -163,6 +163,13 @@ export function encodePasswordMessageBody(password: string): Buffer {
   return Buffer.from(`${password}\0`, 'utf8');
 }
 
+/** The body of a SASLInitialResponse choosing `mechanism` with `data` as the initial response. */
+export function encodeSaslInitialResponseBody(mechanism: string, data: Buffer): Buffer {
+  const length = Buffer.allocUnsafe(4);
+  length.writeInt32BE(data.length, 0);
+  return Buffer.concat([Buffer.from(`${mechanism}\0`, 'utf8'), length, data]);
+}
+
 /** A SASLInitialResponse: the mechanism chosen and the client's first message (null if absent). */
 export interface SaslInitialResponse {
   mechanism: string;

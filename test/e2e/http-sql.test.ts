@@ -164,7 +164,8 @@ t.test('reject rules and pg-only rules refuse HTTP', async (t) => {
 
 t.test('malformed or unsupported Authorization headers get 401 with the reason', async (t) => {
   for (const [header, message] of [
-    ['Bearer abc.def.ghi', 'unsupported authorization scheme "Bearer"'],
+    ['Digest abc', 'unsupported authorization scheme "Digest"'],
+    ['Bearer abc def', 'malformed Bearer token'],
     ['Basic !!!', 'malformed Basic credentials'],
     [
       `Basic ${Buffer.from('no colon').toString('base64')}`,

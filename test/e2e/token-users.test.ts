@@ -10,6 +10,7 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import t from 'tap';
 import { psql } from '../helpers/clients.ts';
+import { postSql } from '../helpers/http-sql.ts';
 import { oauthbearer } from '../helpers/oauthbearer-client.ts';
 import { startTestPgward } from '../helpers/pgward.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
@@ -33,6 +34,7 @@ for (const sql of [
   'grant analyst, engineer to svc',
   `create role alice login password '${upstream.password}'`,
   `create role dave login password '${upstream.password}'`,
+  `create role carol login password '${upstream.password}'`,
 ])
   await upstream.query(sql);
 for (const database of ['ext', 'ext_direct', 'ext_oauth', 'ext_same', 'short', 'long'])
@@ -65,9 +67,14 @@ const ward = await startTestPgward(t, {
     jwtRule('ext_same', 'corp'),
     jwtRule('short', 'expiring'),
     jwtRule('long', 'lasting'),
+    '  - { type: host, protocol: http, address: all, database: ext, user: all, method: jwt, validator: corp, upstream_login: service, allow_cleartext: true }',
+    `  - { type: host, protocol: http, address: all, database: ext_oauth, user: all, method: oauth, validator: corp, issuer: "${ISSUER}", scope: db, upstream_login: service, allow_cleartext: true }`,
+    '  - { type: host, protocol: http, address: all, database: ext_same, user: all, method: jwt, validator: corp, allow_cleartext: true }',
+    '  - { type: host, protocol: http, address: all, database: postgres, user: all, method: password, allow_cleartext: true }',
     '',
   ].join('\n'),
-  usersFile: 'users:\n  alice: {}\n',
+  usersFile: `users:\n  alice: {}\n  carol: { jwt: { validator: corp, iss: "${ISSUER}", username: carol-ext } }\n`,
+  http: true,
   upstreamExtra: `logins:\n    service: { mode: service, user: svc, password: ${SERVICE_PASSWORD} }`,
   files: { 'keys.jwks': JSON.stringify(jwks) },
   extraConfig: `token_validators:
@@ -227,4 +234,58 @@ t.test('end_session_at_token_expiry ends the session with FATAL 28000 token expi
   await lasting.end();
   await idle.end().catch(() => {});
   await busy.end().catch(() => {});
+});
+
+t.test('over HTTP: a Bearer token for jwt and oauth rules', async (t) => {
+  const http = { port: ward.httpPort ?? 0 };
+  const who = { stmt: "select current_user || '/' || session_user as who" };
+  const ask = async (database: string, bearer: string, user?: string) => {
+    const query = new URLSearchParams({ database, ...(user === undefined ? {} : { user }) });
+    const response = await postSql(http, who, { authorization: `Bearer ${bearer}`, path: `/sql?${query}` });
+    return (
+      response.body.rows?.[0]?.[0] ??
+      `${response.status} ${response.body.error?.code}: ${response.body.error?.message}`
+    );
+  };
+  const dave = await token('dave', { groups: ['corp-analysts'] });
+  t.equal(
+    await ask('ext', dave),
+    'analyst/svc',
+    'the user is the token’s sub; an external user takes its role',
+  );
+  t.equal(await ask('ext', dave, 'dave'), 'analyst/svc', '?user= names the user');
+  t.equal(
+    await ask('ext', dave, 'erin'),
+    '401 28000: token does not match the user',
+    'and the token must be that user’s',
+  );
+  const carol = await token('someone-else', { username: 'carol-ext' });
+  t.equal(
+    await ask('ext_same', carol),
+    'carol/carol',
+    'CrateDB: the user whose binding names iss and username',
+  );
+  t.equal(
+    await ask('ext_oauth', await token('frank', { groups: ['corp-eng'] })),
+    'engineer/svc',
+    'an oauth rule',
+  );
+  const expired = await postSql(http, who, {
+    authorization: `Bearer ${await token('dave', { exp: now() - 120, groups: ['corp-analysts'] })}`,
+    path: '/sql?database=ext',
+  });
+  t.equal(expired.status, 401);
+  t.same(expired.body.error, { code: '28000', message: 'token expired' });
+  t.equal(expired.headers['www-authenticate'], 'Bearer realm="pgward", error="invalid_token"');
+  t.equal(
+    await ask('postgres', dave),
+    '401 28000: method "password" of the matching rule cannot use a Bearer token',
+  );
+  const opaque = await postSql(http, who, {
+    authorization: 'Bearer opaque-token',
+    path: '/sql?database=ext',
+  });
+  t.equal(opaque.status, 401);
+  t.equal(opaque.body.error?.message, 'no user name given');
+  t.match(opaque.body.error?.hint, /\?user=/);
 });

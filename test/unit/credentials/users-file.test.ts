@@ -35,3 +35,26 @@ t.test('a binding naming an unknown validator, or none, is a located error', asy
     /users\.carol\.jwt: missing required key "validator"/,
   ]);
 });
+
+t.test(
+  'findByToken: the user bound to an iss and username (CrateDB), which name one user only',
+  async (t) => {
+    const users = parseUsersText(
+      FILE,
+      'users:\n  carol: { jwt: { validator: corp, iss: "https://idp", username: carol-ext } }\n  dan: { jwt: { validator: corp, iss: "https://idp" } }\n',
+      { validators: new Set(['corp']) },
+    );
+    t.equal(users.findByToken('https://idp', 'carol-ext')?.name, 'carol');
+    t.equal(users.findByToken('https://other', 'carol-ext'), undefined);
+    t.equal(users.findByToken('https://idp', 'dan'), undefined, 'a binding without username takes no part');
+    t.throws(
+      () =>
+        parseUsersText(
+          FILE,
+          'users:\n  carol: { jwt: { validator: corp, iss: i, username: u } }\n  dan: { jwt: { validator: corp, iss: i, username: u } }\n',
+          { validators: new Set(['corp']) },
+        ),
+      { message: `${FILE}:3:8: users.dan.jwt: iss and username are already bound to user "carol"` },
+    );
+  },
+);

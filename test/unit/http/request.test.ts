@@ -24,7 +24,11 @@ t.test('Basic credentials: RFC 7617 (the user ends at the first colon, UTF-8)', 
       return [(error as PgError).sqlstate, (error as PgError).message];
     }
   };
-  t.same(refused('Bearer x'), ['28000', 'unsupported authorization scheme "Bearer"']);
+  t.same(parseAuthorization('Bearer a.b-c_~+/=='), { scheme: 'bearer', token: 'a.b-c_~+/==' });
+  t.same(parseAuthorization('bearer   tok'), { scheme: 'bearer', token: 'tok' });
+  t.same(refused('Bearer a b'), ['28000', 'malformed Bearer token']);
+  t.same(refused('Bearer'), ['28000', 'malformed Bearer token']);
+  t.same(refused('Negotiate x'), ['28000', 'unsupported authorization scheme "Negotiate"']);
   t.same(refused('Basic'), ['28000', 'malformed Basic credentials']);
   t.same(refused('Basic abc'), ['28000', 'malformed Basic credentials'], 'not a multiple of 4');
   t.same(refused('Ba(sic x'), ['28000', 'malformed Authorization header']);
