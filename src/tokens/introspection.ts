@@ -2,11 +2,14 @@
  * RFC 7662 token introspection (Vertica `validate_type: IDP`): the token is POSTed to the IdP with
  * pgward's client id and secret (HTTP Basic, client_secret_basic), and the IdP's answer decides:
  * `active: false` is the `inactive` problem; an active answer's claims go through the same claim
- * checks as a JWT's. Opaque tokens work this way; no key material is needed.
+ * checks as a JWT's. Opaque tokens work this way; no key material is needed. With `cache_ms`, an
+ * active answer is reused for that long (never past the token's `exp`): fewer IdP calls, at the price
+ * of a revocation taking up to that long to bite; inactive answers are never kept.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7662
  */
 
+import { createHash } from 'node:crypto';
 import { type ClaimPolicy, checkClaims } from './claims.ts';
 import { fetchJson, isJsonObject } from './http-json.ts';
 import { type TokenResult, type TokenValidator, tokenProblem } from './token.ts';
@@ -23,7 +26,12 @@ export interface IntrospectionOptions {
   policy: ClaimPolicy;
   maxTokenBytes: number;
   timeoutMs: number;
+  /** How long an active answer is reused (0: every login asks the IdP). */
+  cacheMs: number;
 }
+
+/** Most answers kept; past this, expired ones go, then the oldest. */
+const MAX_CACHED_ANSWERS = 10_000;
 
 /** Client credentials as RFC 6749 §2.3.1 wants them in Basic: each form-urlencoded first. */
 function basicCredentials(id: string, secret: string): string {
@@ -35,13 +43,31 @@ function basicCredentials(id: string, secret: string): string {
 export class IntrospectionValidator implements TokenValidator {
   readonly name: string;
   readonly #options: IntrospectionOptions;
+  /** Active answers by the token's SHA-256 (never the token itself), until they may be reused. */
+  readonly #cache = new Map<string, { claims: Record<string, unknown>; until: number }>();
 
   constructor(name: string, options: IntrospectionOptions) {
     this.name = name;
     this.#options = options;
   }
 
-  close(): void {}
+  close(): void {
+    this.#cache.clear();
+  }
+
+  /** Keeps an active answer until the earlier of cache_ms and the token's own `exp`. */
+  #remember(key: string, claims: Record<string, unknown>): void {
+    const now = Date.now();
+    const exp = typeof claims.exp === 'number' ? claims.exp * 1000 : Number.POSITIVE_INFINITY;
+    const until = Math.min(now + this.#options.cacheMs, exp);
+    if (until <= now) return;
+    if (this.#cache.size >= MAX_CACHED_ANSWERS) {
+      for (const [k, entry] of this.#cache) if (entry.until <= now) this.#cache.delete(k);
+      const oldest = this.#cache.keys().next();
+      if (this.#cache.size >= MAX_CACHED_ANSWERS && !oldest.done) this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(key, { claims, until });
+  }
 
   async validate(token: string): Promise<TokenResult> {
     const { maxTokenBytes, policy, timeoutMs } = this.#options;
@@ -49,6 +75,11 @@ export class IntrospectionValidator implements TokenValidator {
       return tokenProblem('too-large', `${Buffer.byteLength(token)} bytes, more than ${maxTokenBytes}`);
     if (!BEARER_TOKEN.test(token))
       return tokenProblem('malformed', 'not a bearer token (RFC 6750 characters)');
+    const now = Math.floor(Date.now() / 1000);
+    const key = this.#options.cacheMs > 0 ? createHash('sha256').update(token).digest('base64url') : null;
+    const cached = key === null ? undefined : this.#cache.get(key);
+    if (cached && cached.until > Date.now()) return checkClaims(cached.claims, policy, now);
+    if (cached && key !== null) this.#cache.delete(key);
     let answer: unknown;
     try {
       const endpoint = await this.#options.endpoint();
@@ -71,6 +102,7 @@ export class IntrospectionValidator implements TokenValidator {
     if (!isJsonObject(answer) || typeof answer.active !== 'boolean')
       return tokenProblem('unavailable', 'the introspection answer has no "active"');
     if (!answer.active) return tokenProblem('inactive', 'the IdP says the token is not active');
-    return checkClaims(answer, policy, Math.floor(Date.now() / 1000));
+    if (key !== null) this.#remember(key, answer);
+    return checkClaims(answer, policy, now);
   }
 }

@@ -112,6 +112,7 @@ export function buildValidator(config: TokenValidatorConfig, log: Logger): Token
         policy: policyOf(config, 'url' in target ? undefined : () => issuer),
         maxTokenBytes: config.maxTokenBytes,
         timeoutMs: config.timeoutMs,
+        cacheMs: source.cacheMs,
       });
     }
   }

@@ -13,7 +13,7 @@
  * Kinds and their keys: `jwks` url; `jwks_file` file (a JWKS document); `pem` file (a public key or a
  * certificate, Vertica's jwt_rsa_public_key); `openid` discovery_url; `introspection` client_id,
  * client_secret and discovery_url or introspection_url (discovery wins when both are set, as in
- * Vertica); `azure` client_id and tenant_id (issuer and JWKS URL derived, audience = client_id, as in
+ * Vertica), cache_ms (reuse of active answers, 0 by default); `azure` client_id and tenant_id (issuer and JWKS URL derived, audience = client_id, as in
  * ClickHouse). Files are read here, so a bad key is a located error when the configuration loads.
  *
  * What a token admits besides checking it: `external_users` (external-users.ts) lets in users that
@@ -55,6 +55,8 @@ export type ValidatorSource =
       endpoint: { discoveryUrl: string } | { url: string };
       clientId: string;
       clientSecret: string;
+      /** How long an active answer is reused (0: not at all). */
+      cacheMs: number;
     };
 
 /** One named validator. */
@@ -104,7 +106,7 @@ const KIND_KEYS: Readonly<Record<ValidatorKind, readonly string[]>> = {
   jwks_file: ['file'],
   pem: ['file'],
   openid: ['discovery_url', ...REMOTE_KEYS],
-  introspection: ['discovery_url', 'introspection_url', 'client_id', 'client_secret'],
+  introspection: ['discovery_url', 'introspection_url', 'client_id', 'client_secret', 'cache_ms'],
   azure: ['tenant_id', 'client_id', ...REMOTE_KEYS],
 };
 
@@ -199,9 +201,11 @@ function readSource(
           map.path,
           'kind "introspection" needs "discovery_url" or "introspection_url"',
         );
+      const cacheMs = map.optional('cache_ms', (a) => readInteger(a, 0, 3_600_000), 0);
       const endpoint = discoveryUrl ? { discoveryUrl } : url ? { url } : undefined;
-      if (!endpoint || clientId === undefined || clientSecret === undefined) return undefined;
-      return { source: { kind, endpoint, clientId, clientSecret } };
+      if (!endpoint || clientId === undefined || clientSecret === undefined || cacheMs === undefined)
+        return undefined;
+      return { source: { kind, endpoint, clientId, clientSecret, cacheMs } };
     }
     case 'azure': {
       const tenantId = map.required('tenant_id', readNonEmpty);

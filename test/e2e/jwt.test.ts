@@ -70,7 +70,7 @@ function craft({
 const upstream = await startTestPostgres(t);
 for (const role of ['alice', 'bob', 'carol'])
   await upstream.query(`create role ${role} login password '${upstream.password}'`);
-const DATABASES = ['v_local', 'v_jwks', 'v_openid', 'v_introspect', 'v_pem', 'v_mapped', 'v_es'];
+const DATABASES = ['v_local', 'v_jwks', 'v_openid', 'v_introspect', 'v_cached', 'v_pem', 'v_mapped', 'v_es'];
 for (const database of DATABASES) await upstream.query(`create database ${database}`);
 
 const rule = (database: string, validator: string, extra = '') =>
@@ -87,6 +87,7 @@ const ward = await startTestPgward(t, {
     rule('v_jwks', 'idp-jwks'),
     rule('v_openid', 'idp-openid'),
     rule('v_introspect', 'idp-introspect'),
+    rule('v_cached', 'idp-cached'),
     rule('v_pem', 'idp-pem'),
     rule('v_mapped', 'local', ', map: corp'),
     rule('v_es', 'es-only'),
@@ -102,6 +103,7 @@ const ward = await startTestPgward(t, {
   idp-jwks: { kind: jwks, url: "${idp.jwksUrl}", issuers: ["${idp.issuer}"], audiences: ["${RESOURCE}"], scopes: [db], kid_miss_cooldown_ms: 0, timeout_ms: 1000 }
   idp-openid: { kind: openid, discovery_url: "${idp.discoveryUrl}", audiences: ["${RESOURCE}"], principal_claim: preferred_username }
   idp-introspect: { kind: introspection, discovery_url: "${idp.discoveryUrl}", client_id: ${idp.introspector.id}, client_secret: ${idp.introspector.secret}, principal_claim: preferred_username }
+  idp-cached: { kind: introspection, introspection_url: "${idp.introspectionUrl}", client_id: ${idp.introspector.id}, client_secret: ${idp.introspector.secret}, principal_claim: preferred_username, cache_ms: 60000 }
   idp-pem: { kind: pem, file: idp.pem, issuers: ["${idp.issuer}"] }
 `,
 });
@@ -265,6 +267,28 @@ t.test('introspection: opaque tokens, active or not', async (t) => {
     '28000: token does not match the user',
   );
   t.equal(await login('alice', 'v_introspect', 'made-up-opaque-token'), '28000: token is not active');
+});
+
+t.test('introspection answers: asked every time unless cache_ms, and inactive ones never kept', async (t) => {
+  const asked = () => idp.hits.get('/token/introspection') ?? 0;
+  const token = await idp.opaque('alice');
+  let before = asked();
+  t.equal(await login('alice', 'v_introspect', token), 'alice');
+  t.equal(await login('alice', 'v_introspect', token), 'alice');
+  t.equal(asked() - before, 2, 'no cache_ms: every login asks the IdP');
+  before = asked();
+  t.equal(await login('alice', 'v_cached', token), 'alice');
+  t.equal(await login('alice', 'v_cached', token), 'alice');
+  t.equal(
+    await login('bob', 'v_cached', token),
+    '28000: token does not match the user',
+    'claims checked on reuse',
+  );
+  t.equal(asked() - before, 1, 'cache_ms: one question for three logins');
+  before = asked();
+  t.equal(await login('alice', 'v_cached', 'made-up-opaque-token'), '28000: token is not active');
+  t.equal(await login('alice', 'v_cached', 'made-up-opaque-token'), '28000: token is not active');
+  t.equal(asked() - before, 2, 'an inactive answer is asked again');
 });
 
 t.test('key rotation: a new kid is fetched, old tokens stay valid', async (t) => {

@@ -143,3 +143,16 @@ t.test('external_users and end_session_at_token_expiry', async (t) => {
     /unknown key "role"/,
   ]);
 });
+
+t.test('introspection cache_ms: off by default, bounded', async (t) => {
+  const intro = (extra: string) =>
+    `  i: { kind: introspection, introspection_url: "https://idp/i", client_id: a, client_secret: b${extra} }\n`;
+  const [off] = parse(intro('')).tokenValidators;
+  t.match(off?.source, { kind: 'introspection', cacheMs: 0 });
+  const [on] = parse(intro(', cache_ms: 30000')).tokenValidators;
+  t.match(on?.source, { kind: 'introspection', cacheMs: 30000 });
+  t.match(problems(intro(', cache_ms: 3600001')), [/between 0 and 3600000|at most 3600000|3600000/]);
+  t.match(problems('  j: { kind: jwks, url: "https://idp/jwks", cache_ms: 5 }\n'), [
+    /unknown key "cache_ms"/,
+  ]);
+});
