@@ -69,6 +69,7 @@ t.test('introspection: discovery wins over the endpoint (Vertica)', async (t) =>
     endpoint: { discoveryUrl: 'https://idp/d' },
     clientId: 'a',
     clientSecret: 'b',
+    cacheMs: 0,
   });
 });
 
