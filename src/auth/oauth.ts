@@ -24,8 +24,8 @@ import {
 } from './oauthbearer.ts';
 import { checkToken } from './token-check.ts';
 
-/** Replies are bounded by PostgreSQL's OAUTHBEARER limit (the length word is not part of it). */
-const MAX_REPLY_LENGTH = MAX_OAUTHBEARER_MESSAGE + 4;
+/** Replies are bounded by PostgreSQL's OAUTHBEARER limit, which counts the length word (pq_getmessage). */
+const MAX_REPLY_LENGTH = MAX_OAUTHBEARER_MESSAGE;
 
 /** Sends the error challenge; the client's kvsep (or hang-up) ends the login with `failure`. */
 function errorStep(ctx: AuthContext, failure: AuthFailure): AuthStep {

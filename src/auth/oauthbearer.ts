@@ -12,7 +12,7 @@ import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 
 export const OAUTHBEARER = 'OAUTHBEARER';
-/** PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH: the longest OAUTHBEARER message body. */
+/** PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH: the longest OAUTHBEARER message, its length word included. */
 export const MAX_OAUTHBEARER_MESSAGE = 65535;
 /** The key/value separator, and the whole of a client's answer to an error challenge. */
 export const KVSEP = 0x01;

@@ -26,14 +26,18 @@ export async function checkToken(ctx: AuthContext, token: string): Promise<AuthS
   if (!identity.ok)
     return rejected({ kind: 'token', tokenProblem: identity.problem, reason: `${name}: ${identity.reason}` });
   const accepting: AuthIdentity = { user: ctx.user, authenticatedAs: identity.authenticatedAs, token: valid };
-  if (config.endSessionAtExpiry && valid.expiresAt) accepting.sessionEndsAt = valid.expiresAt;
+  // The token stays acceptable for clock_skew_seconds past exp; ending the session sooner would end
+  // logins the validator has just let in.
+  if (config.endSessionAtExpiry && valid.expiresAt)
+    accepting.sessionEndsAt = new Date(valid.expiresAt.getTime() + config.clockSkewSeconds * 1000);
   const external = config.externalUsers;
   if (!external || ctx.isLocalUser(ctx.user)) return accepted(accepting);
   const role = grantedRole(valid.claims, external);
+  // The client is told what any principal mismatch tells it: nothing about whether the user is local.
   if (role === null)
     return rejected({
       kind: 'token',
-      tokenProblem: 'role',
+      tokenProblem: 'principal',
       reason: `${name}: external user "${ctx.user}": claim "${external.roleClaim}" grants none of the roles ${external.roles.join(', ')}`,
     });
   return accepted({

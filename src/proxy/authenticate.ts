@@ -169,7 +169,7 @@ async function runMethod(ctx: AuthContext, transport: ChallengeTransport): Promi
       reply = await transport(step, ctx.rule);
     } catch (error) {
       // A hang-up the method expects ends the exchange as it says (and is logged as such).
-      if (!(error instanceof ClientGone) || !step.ifClientGone) throw error;
+      if (!(error instanceof ClientGone) || error.byPgward || !step.ifClientGone) throw error;
       return { step: { kind: 'rejected', failure: step.ifClientGone }, clientGone: error };
     }
     step = await step.next(reply);

@@ -16,6 +16,13 @@ import { POSTGRESQL_ALPN } from '../wire/limits.ts';
 /** The client went away before the session started; nothing is sent back. */
 export class ClientGone extends Error {
   override readonly name = 'ClientGone';
+  /** True when pgward closed the connection itself (a timeout, a shutdown), not the client. */
+  readonly byPgward: boolean;
+
+  constructor(message: string, byPgward = false) {
+    super(message);
+    this.byPgward = byPgward;
+  }
 }
 
 /** Stands in for a socket handed to the relay: already destroyed, so late calls do nothing. */
@@ -184,7 +191,7 @@ export class ClientConnection {
     this.socket.on('error', () => {});
     if (!this.socket.destroyed) this.socket.end(Buffer.isBuffer(error) ? error : encodeErrorResponse(error));
     setTimeout(() => this.socket.destroy(), 1000).unref();
-    this.#finish(new ClientGone('connection closed by pgward'));
+    this.#finish(new ClientGone('connection closed by pgward', true));
   }
 
   /** Closes the connection without a word (cancel requests, vanished clients). */

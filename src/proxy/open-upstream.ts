@@ -10,24 +10,38 @@ import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 import { connectUpstream } from '../upstream/connect.ts';
 import { loginUpstream, UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
-import { planUpstreamLogin } from '../upstream/login-plan.ts';
-import { setRole } from '../upstream/set-role.ts';
+import { planUpstreamLogin, type UpstreamLoginPlan } from '../upstream/login-plan.ts';
+import { RoleRefused, setRole } from '../upstream/set-role.ts';
 import type { Authenticated } from './authenticate.ts';
 import type { Runtime } from './runtime.ts';
 
-/** Startup parameters that would choose a role (`options` may hold `-c role=…`). */
-const ROLE_SETTINGS = /role|session_authorization/i;
+/**
+ * Startup parameters an external user may not send: each can choose a role (PostgreSQL unescapes
+ * `options`, so its text cannot be screened), and `RESET ROLE` would return to a role chosen there.
+ * GUC names are case-insensitive.
+ */
+const ROLE_PARAMETERS: ReadonlySet<string> = new Set(['options', 'role', 'session_authorization']);
 
 /**
- * An external user's role is the one its token granted: a startup parameter choosing another (which
- * `RESET ROLE` would return to) is refused rather than passed on.
+ * What an external user's session needs besides its role: a `service` login (its own name is no
+ * role upstream, and logging in as whatever its principal says would be logging in as that role),
+ * and no startup parameter that could choose another role.
  */
-function refuseChosenRole(parameters: ReadonlyMap<string, string>): void {
-  for (const [name, value] of parameters) {
-    if (ROLE_SETTINGS.test(name) || (name === 'options' && ROLE_SETTINGS.test(value)))
+function checkExternalUser(plan: UpstreamLoginPlan, parameters: ReadonlyMap<string, string>): void {
+  if (plan.mode !== 'service')
+    throw new PgError(
+      SqlState.InvalidAuthorizationSpecification,
+      'pgward cannot log in to the upstream server for this connection',
+      {
+        detail: `External users log in upstream through a "service" login; ${plan.loginName} is "${plan.mode}".`,
+        logMessage: `external user refused: ${plan.loginName} has mode "${plan.mode}", not "service"`,
+      },
+    );
+  for (const name of parameters.keys()) {
+    if (ROLE_PARAMETERS.has(name.toLowerCase()))
       throw new PgError(
         SqlState.InsufficientPrivilege,
-        `startup parameter "${name}" cannot set the role of an external user`,
+        `startup parameter "${name}" is not accepted from an external user`,
         { detail: 'The role comes from the token.' },
       );
   }
@@ -50,7 +64,7 @@ export async function openUpstream(
     rule.method,
   );
   log.debug({ upstreamUser: plan.user, login: plan.loginName, secret: plan.secret.kind }, 'upstream login');
-  if (identity.role !== undefined) refuseChosenRole(parameters);
+  if (identity.role !== undefined) checkExternalUser(plan, parameters);
   try {
     const socket = await connectUpstream(upstream, plan.clientCertificate);
     const session = await loginUpstream(socket, upstream, {
@@ -62,9 +76,11 @@ export async function openUpstream(
     });
     if (identity.role === undefined) return session;
     log.debug({ role: identity.role }, 'external user: SET ROLE upstream');
-    return await setRole(session, identity.role);
+    return await setRole(session, identity.role, upstream.connectTimeoutMs);
   } catch (error) {
-    if (!(error instanceof UpstreamRejection)) runtime.metrics.upstreamFailures++;
+    // The upstream refusing the user or the role is configuration, not the upstream failing.
+    if (!(error instanceof UpstreamRejection) && !(error instanceof RoleRefused))
+      runtime.metrics.upstreamFailures++;
     throw error;
   }
 }

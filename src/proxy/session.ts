@@ -141,6 +141,7 @@ export class Session {
    * re-arms.
    */
   #endAt(deadline: Date): void {
+    if (!Number.isFinite(deadline.getTime())) return;
     const wait = Math.min(deadline.getTime() - Date.now(), MAX_TIMER_MS);
     this.#expiryTimer = setTimeout(
       () => {

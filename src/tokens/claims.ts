@@ -25,10 +25,15 @@ export interface ClaimPolicy {
   requireExp: boolean;
 }
 
+/** The last second a JavaScript Date can hold (8.64e15 ms): later NumericDates are refused. */
+const MAX_NUMERIC_DATE = 8.64e12;
+
 function numericDate(claims: Claims, name: string): number | null | 'invalid' {
   const value = claims[name];
   if (value === undefined) return null;
-  return typeof value === 'number' && Number.isFinite(value) ? value : 'invalid';
+  return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= MAX_NUMERIC_DATE
+    ? value
+    : 'invalid';
 }
 
 /** The scopes a token carries. */
@@ -53,7 +58,10 @@ export function checkClaims(claims: Claims, policy: ClaimPolicy, now: number): T
   const nbf = numericDate(claims, 'nbf');
   const iat = numericDate(claims, 'iat');
   if (exp === 'invalid' || nbf === 'invalid' || iat === 'invalid')
-    return tokenProblem('malformed', 'exp, nbf or iat is not a number');
+    return tokenProblem(
+      'malformed',
+      'exp, nbf or iat is not a NumericDate (a number of seconds a date can hold)',
+    );
   if (exp === null && policy.requireExp) return tokenProblem('malformed', 'the token has no exp claim');
   if (exp !== null && exp <= now - skew) return tokenProblem('expired', `exp ${exp} is past (now ${now})`);
   if (nbf !== null && nbf > now + skew)

@@ -30,7 +30,7 @@ export interface IntrospectionOptions {
   cacheMs: number;
 }
 
-/** Most answers kept; past this, expired ones go, then the oldest. */
+/** Most answers kept; past this, the oldest goes. */
 const MAX_CACHED_ANSWERS = 10_000;
 
 /** Client credentials as RFC 6749 §2.3.1 wants them in Basic: each form-urlencoded first. */
@@ -61,10 +61,11 @@ export class IntrospectionValidator implements TokenValidator {
     const exp = typeof claims.exp === 'number' ? claims.exp * 1000 : Number.POSITIVE_INFINITY;
     const until = Math.min(now + this.#options.cacheMs, exp);
     if (until <= now) return;
+    // First in, first out: the oldest answer is the nearest to its end anyway (expired ones are
+    // dropped when next looked up).
     if (this.#cache.size >= MAX_CACHED_ANSWERS) {
-      for (const [k, entry] of this.#cache) if (entry.until <= now) this.#cache.delete(k);
       const oldest = this.#cache.keys().next();
-      if (this.#cache.size >= MAX_CACHED_ANSWERS && !oldest.done) this.#cache.delete(oldest.value);
+      if (!oldest.done) this.#cache.delete(oldest.value);
     }
     this.#cache.set(key, { claims, until });
   }

@@ -19,8 +19,6 @@ export type TokenProblem =
   | 'scope'
   | 'inactive'
   | 'principal'
-  /** An external user's token grants none of the roles allowed (external_users). */
-  | 'role'
   | 'unavailable';
 
 /** The client-visible message of each class (FATAL 28000). */
@@ -38,7 +36,6 @@ export const TOKEN_PROBLEM_MESSAGES: Readonly<Record<TokenProblem, string>> = {
   scope: 'token scope is not accepted',
   inactive: 'token is not active',
   principal: 'token does not match the user',
-  role: 'token grants no permitted role',
   unavailable: 'token cannot be validated at the moment',
 };
 

@@ -5,7 +5,7 @@
  */
 
 import type { AuthIdentity } from '../auth/method.ts';
-import type { UpstreamConfig, UpstreamLoginConfig } from '../config/upstream-config.ts';
+import type { LoginMode, UpstreamConfig, UpstreamLoginConfig } from '../config/upstream-config.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 import type { UpstreamSecret } from './login.ts';
@@ -16,6 +16,8 @@ export interface UpstreamLoginPlan {
   secret: UpstreamSecret;
   /** `upstream login "name"` or `the default upstream login`, for messages. */
   loginName: string;
+  /** The login's mode. */
+  mode: LoginMode;
   /** pgward's own certificate for the upstream TLS handshake, when the login has one. */
   clientCertificate: { certFile: string; keyFile: string } | undefined;
 }
@@ -57,19 +59,21 @@ export function planUpstreamLogin(
     );
   }
   const clientCertificate = login.clientCertificate;
+  const mode = login.mode;
   const configured: UpstreamSecret =
     login.password === undefined ? { kind: 'none' } : { kind: 'password', password: login.password };
   switch (login.mode) {
     case 'same':
-      return { user: identity.user, secret: configured, loginName, clientCertificate };
+      return { user: identity.user, secret: configured, loginName, mode, clientCertificate };
     case 'service':
-      return { user: login.user ?? identity.user, secret: configured, loginName, clientCertificate };
+      return { user: login.user ?? identity.user, secret: configured, loginName, mode, clientCertificate };
     case 'passthrough':
       if (identity.cleartextPassword === undefined) throw cannotPass(loginName, 'cleartext password', method);
       return {
         user: identity.user,
         secret: { kind: 'password', password: identity.cleartextPassword },
         loginName,
+        mode,
         clientCertificate,
       };
     case 'scram-passthrough':
@@ -78,6 +82,7 @@ export function planUpstreamLogin(
           user: identity.user,
           secret: { kind: 'scram-keys', keys: identity.scramKeys },
           loginName,
+          mode,
           clientCertificate,
         };
       // A client that sent its password in clear proved more than its SCRAM keys.
@@ -86,6 +91,7 @@ export function planUpstreamLogin(
           user: identity.user,
           secret: { kind: 'password', password: identity.cleartextPassword },
           loginName,
+          mode,
           clientCertificate,
         };
       throw cannotPass(loginName, 'SCRAM keys', method);

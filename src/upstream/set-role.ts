@@ -39,14 +39,28 @@ function decodeError(raw: Buffer): DatabaseError {
   return decoded;
 }
 
-/** Runs `SET ROLE role`; resolves with the session updated (forwarded messages, ReadyForQuery). */
-export function setRole(session: UpstreamSession, role: string): Promise<UpstreamSession> {
+/** The upstream refused the role (the login is no member of it, or it does not exist). */
+export class RoleRefused extends PgError {}
+
+/**
+ * Runs `SET ROLE role`; resolves with the session updated (forwarded messages, ReadyForQuery). An
+ * upstream that does not answer within `timeoutMs` is given up on.
+ */
+export function setRole(session: UpstreamSession, role: string, timeoutMs: number): Promise<UpstreamSession> {
   const { socket } = session;
   const reader = new FrameReader(MAX_MESSAGE_LENGTH);
   const forward = [...session.forward];
   let refusal: PgError | null = null;
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        finish(
+          new PgError(SqlState.ConnectionFailure, `upstream did not answer SET ROLE within ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
     const finish = (error: PgError | null, done?: UpstreamSession) => {
+      clearTimeout(timer);
       socket.off('data', onData).off('error', onError).off('close', onClose);
       socket.pause();
       if (done && !error) resolve(done);
@@ -63,7 +77,7 @@ export function setRole(session: UpstreamSession, role: string): Promise<Upstrea
           return null;
         case 'E': {
           const { code, message } = decodeError(frameBytes(frame));
-          refusal ??= new PgError(code ?? SqlState.InternalError, message, {
+          refusal ??= new RoleRefused(code ?? SqlState.InternalError, message, {
             detail: `pgward could not take role "${role}" upstream for this external user.`,
             logMessage: `SET ROLE ${quoteIdentifier(role)} failed upstream: ${message}`,
           });
@@ -94,7 +108,10 @@ export function setRole(session: UpstreamSession, role: string): Promise<Upstrea
     const onError = (error: Error) =>
       finish(new PgError(SqlState.ConnectionFailure, `upstream connection failed: ${error.message}`));
     const onClose = () =>
-      finish(new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'));
+      finish(
+        refusal ??
+          new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'),
+      );
     socket.on('data', onData).once('error', onError).once('close', onClose);
     socket.write(serialize.query(`SET ROLE ${quoteIdentifier(role)}`));
     if (session.leftover.length > 0) onData(session.leftover);

@@ -350,3 +350,21 @@ t.test('clients without OAUTHBEARER fail cleanly', async (t) => {
     await sql.end({ timeout: 1 });
   });
 });
+
+t.test('a timeout while the error challenge waits is no discovery and no hang-up', async (t) => {
+  const hasty = await startTestPgward(t, {
+    upstream,
+    hba: `rules:\n  - { type: hostssl, address: all, database: all, user: all, method: oauth, validator: local, issuer: "${LOCAL_ISSUER}", scope: db }\n`,
+    files: { 'local.jwks': JSON.stringify(jwks) },
+    extraConfig: `token_validators:\n  local: { kind: jwks_file, file: local.jwks }\n`,
+    limits: { auth_timeout_ms: 500 },
+  });
+  const client = await WireClient.connect({ port: hasty.port, user: 'alice', database: 'o_local' });
+  await client.nextSignificant();
+  client.send(saslInitialResponse('OAUTHBEARER', clientResponse('')));
+  t.equal((await client.nextSignificant()).name, 'authenticationSASLContinue');
+  t.equal(errorOf(await client.nextSignificant()), '57014: canceling authentication due to timeout');
+  t.same(hasty.logs.find({ msg: 'auth decision', result: 'discovery' }), [], 'not logged as a discovery');
+  t.equal(hasty.pgward.runtime.metrics.authCount('oauth', 'discovery'), 0);
+  client.destroy();
+});

@@ -37,7 +37,7 @@ for (const sql of [
   `create role carol login password '${upstream.password}'`,
 ])
   await upstream.query(sql);
-for (const database of ['ext', 'ext_direct', 'ext_oauth', 'ext_same', 'short', 'long'])
+for (const database of ['ext', 'ext_direct', 'ext_oauth', 'ext_same', 'short', 'short_skew', 'long'])
   await upstream.query(`create database ${database}`);
 const owner = new pg.Client({
   host: upstream.host,
@@ -66,6 +66,7 @@ const ward = await startTestPgward(t, {
     `  - { type: hostssl, address: all, database: ext_oauth, user: all, method: oauth, validator: corp, issuer: "${ISSUER}", scope: db, upstream_login: service }`,
     jwtRule('ext_same', 'corp'),
     jwtRule('short', 'expiring'),
+    jwtRule('short_skew', 'expiring-skew'),
     jwtRule('long', 'lasting'),
     '  - { type: host, protocol: http, address: all, database: ext, user: all, method: jwt, validator: corp, upstream_login: service, allow_cleartext: true }',
     `  - { type: host, protocol: http, address: all, database: ext_oauth, user: all, method: oauth, validator: corp, issuer: "${ISSUER}", scope: db, upstream_login: service, allow_cleartext: true }`,
@@ -91,6 +92,7 @@ const ward = await startTestPgward(t, {
     file: keys.jwks
     external_users: { roles: [analyst], role_claim: roles }
   expiring: { kind: jwks_file, file: keys.jwks, end_session_at_token_expiry: true, clock_skew_seconds: 0 }
+  expiring-skew: { kind: jwks_file, file: keys.jwks, end_session_at_token_expiry: true, clock_skew_seconds: 1 }
   lasting: { kind: jwks_file, file: keys.jwks, clock_skew_seconds: 0 }
 `,
 });
@@ -157,7 +159,7 @@ t.test('over OAUTHBEARER too', async (t) => {
 });
 
 t.test('a token granting no allowed role is refused', async (t) => {
-  const refused = '28000: token grants no permitted role';
+  const refused = '28000: token does not match the user';
   t.equal(
     await whoAmI('dave', 'ext', await token('dave', { groups: ['corp-sales'] })),
     refused,
@@ -196,7 +198,17 @@ t.test('an external user cannot choose its role with startup parameters', async 
     await token('dave', { groups: ['corp-analysts'] }),
     '-c role=engineer',
   );
-  t.equal(answer, '42501: startup parameter "options" cannot set the role of an external user');
+  t.equal(answer, '42501: startup parameter "options" is not accepted from an external user');
+});
+
+t.test('an external user needs a service login upstream', async (t) => {
+  t.equal(
+    await whoAmI('dave', 'ext_same', await token('dave', { groups: ['corp-eng'] })),
+    '28000: pgward cannot log in to the upstream server for this connection',
+    'a "same" login would log in under the principal’s name',
+  );
+  const line = ward.logs.find({ msg: 'connection refused', sqlstate: '28000' }).at(-1);
+  t.match(String(line?.error), /mode "same", not "service"/);
 });
 
 t.test('a local user is not an external user: no SET ROLE', async (t) => {
@@ -208,7 +220,10 @@ t.test('end_session_at_token_expiry ends the session with FATAL 28000 token expi
   const idle = client('dave', 'short', await token('dave', { exp }));
   const busy = client('dave', 'short', await token('dave', { exp }));
   const lasting = client('dave', 'long', await token('dave', { exp }));
-  await Promise.all([idle.connect(), busy.connect(), lasting.connect()]);
+  const skewed = client('dave', 'short_skew', await token('dave', { exp }));
+  await Promise.all([idle.connect(), busy.connect(), lasting.connect(), skewed.connect()]);
+  const skewedEnded = new Promise<number>((resolve) => skewed.once('error', () => resolve(Date.now())));
+  skewed.on('error', () => {});
   type Failure = { code?: string; message: string };
   const idleEnded = new Promise<Failure>((resolve) => idle.once('error', resolve));
   idle.on('error', () => {}); // then "Connection terminated", once the socket closes
@@ -229,6 +244,10 @@ t.test('end_session_at_token_expiry ends the session with FATAL 28000 token expi
   );
   const line = await ward.logs.waitFor({ msg: 'token expired: ending the session' });
   t.ok(line.expiredAt);
+  t.ok(
+    (await skewedEnded) >= exp * 1000 + 1000,
+    'a token good for clock_skew_seconds past exp keeps its session that long',
+  );
   const rows = await lasting.query('select 1 as one');
   t.equal(rows.rows[0].one, 1, 'without the option, the session outlives its token');
   await lasting.end();

@@ -157,3 +157,21 @@ t.test('introspection cache_ms: off by default, bounded', async (t) => {
     /unknown key "cache_ms"/,
   ]);
 });
+
+t.test('NumericDates a date cannot hold are malformed, not a crash later', async (t) => {
+  const policy = {
+    issuers: null,
+    audiences: null,
+    scopes: null,
+    principalClaim: 'sub',
+    clockSkewSeconds: 0,
+    requireExp: true,
+  };
+  const now = 1_800_000_000;
+  t.match(checkClaims({ sub: 'a', exp: 1e13 }, policy, now), { ok: false, problem: 'malformed' });
+  t.match(checkClaims({ sub: 'a', exp: now + 60, iat: -1e13 }, policy, now), {
+    ok: false,
+    problem: 'malformed',
+  });
+  t.match(checkClaims({ sub: 'a', exp: 8.64e12 }, policy, now), { ok: true });
+});
