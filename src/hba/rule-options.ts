@@ -38,6 +38,18 @@ function field<K extends keyof RuleOptions>(
   return value === undefined ? undefined : ({ [key]: value } as Partial<RuleOptions>);
 }
 
+/** An oauth rule's issuer: an http(s) URL; plain http works with pgward but not with libpq 18. */
+function readIssuer(at: At): string | undefined {
+  const issuer = readHttpUrl(at);
+  if (issuer?.startsWith('http:'))
+    at.file.warn(
+      at.node,
+      at.path,
+      'libpq 18 refuses an issuer that is not https (unless PGOAUTHDEBUG=UNSAFE); other clients may too',
+    );
+  return issuer;
+}
+
 /** How each option is read, and which field of RuleOptions it sets. */
 const OPTION_READERS: Readonly<
   Record<OptionKey, (at: At, references: HbaReferences) => Partial<RuleOptions> | undefined>
@@ -47,7 +59,7 @@ const OPTION_READERS: Readonly<
   clientname: (at) => field('clientname', readChoice(at, ['CN', 'DN'] as const)),
   map: (at) => field('map', readString(at)),
   validator: (at, references) => field('validator', readValidatorName(at, references.validators)),
-  issuer: (at) => field('issuer', readHttpUrl(at)),
+  issuer: (at) => field('issuer', readIssuer(at)),
   scope: (at) => field('scope', readString(at)),
   server: (at) => field('server', readString(at)),
   profile: (at) => field('profile', readString(at)),

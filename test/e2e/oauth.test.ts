@@ -76,6 +76,7 @@ const target = (user: string, database: string, tls = true): Target => ({
 function flowFor(client: keyof typeof CLIENTS) {
   return {
     issuer: idp.issuer,
+    unsafeHttp: true,
     async getToken(tokenEndpoint: string, scope: string) {
       const response = await fetch(tokenEndpoint, {
         method: 'POST',

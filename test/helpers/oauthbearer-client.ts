@@ -204,6 +204,8 @@ export async function oauthbearer(target: Target, auth: string): Promise<Outcome
 export interface LibpqOauth {
   /** `oauth_issuer`: compared byte for byte with what the server advertises. */
   issuer: string;
+  /** PGOAUTHDEBUG=UNSAFE: allow an http issuer (libpq refuses one otherwise; the test IdP is http). */
+  unsafeHttp?: boolean;
   /** Gets a token from the discovered token endpoint for the advertised scope (the OAuth flow). */
   getToken(tokenEndpoint: string, scope: string): Promise<string>;
 }
@@ -215,6 +217,8 @@ export async function libpqLogin(target: Target, oauth: LibpqOauth): Promise<Out
   const challenge = discovery.challenge;
   if (!challenge) return discovery;
   const url = String(challenge['openid-configuration']);
+  if (!url.startsWith('https:') && !oauth.unsafeHttp)
+    throw new Error(`libpq refuses the non-https discovery URL ${url} (PGOAUTHDEBUG=UNSAFE allows it)`);
   if (url !== `${oauth.issuer}/.well-known/openid-configuration`)
     throw new Error(`server's discovery URL ${url} does not match oauth_issuer ${oauth.issuer}`);
   const document = (await (await fetch(url)).json()) as { issuer: string; token_endpoint: string };
