@@ -14,7 +14,7 @@ import { md5PasswordHash } from '../auth/password.ts';
 import type { UpstreamConfig } from '../config/pgward-config.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
-import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
+import { FrameReader, frameBytes, type TypedMessage } from '../wire/frame-reader.ts';
 import { type UpstreamSocket, upstreamFailure } from './connect.ts';
 import { SCRAM_SHA_256, ScramClient } from './scram-client.ts';
 
@@ -59,13 +59,6 @@ export interface LoginRequest {
   secret: UpstreamSecret;
   /** Names the login in errors (`upstream login "name"`). */
   loginName: string;
-}
-
-function frameBytes(frame: TypedMessage): Buffer {
-  const header = Buffer.allocUnsafe(5);
-  header.writeUInt8(frame.type, 0);
-  header.writeInt32BE(frame.body.length + 4, 1);
-  return Buffer.concat([header, frame.body]);
 }
 
 function decode(parser: Parser, raw: Buffer): BackendMessage {

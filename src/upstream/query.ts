@@ -17,6 +17,7 @@ import { Parser } from 'pg-protocol/dist/parser.js';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 import type { UpstreamSession } from './login.ts';
+import { connectionClosed, connectionFailed, unreadableAnswer } from './socket-errors.ts';
 
 /** A JSON value as it arrives in a request's `args`. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -176,18 +177,11 @@ export function runStatement(
       try {
         parser.parse(chunk, handle);
       } catch (error) {
-        finish(
-          new PgError(
-            SqlState.InternalError,
-            `cannot read the upstream's answer: ${(error as Error).message}`,
-          ),
-        );
+        finish(unreadableAnswer(error));
       }
     };
-    const onError = (error: Error) =>
-      finish(new PgError(SqlState.ConnectionFailure, `upstream connection failed: ${error.message}`));
-    const onClose = () =>
-      finish(new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'));
+    const onError = (error: Error) => finish(connectionFailed(error));
+    const onClose = () => finish(connectionClosed());
     socket.on('data', onData).once('error', onError).once('close', onClose);
     socket.write(
       Buffer.concat([

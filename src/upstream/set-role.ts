@@ -11,8 +11,9 @@ import type { DatabaseError } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
-import { FrameReader, type TypedMessage } from '../wire/frame-reader.ts';
+import { FrameReader, frameBytes, type TypedMessage } from '../wire/frame-reader.ts';
 import type { UpstreamSession } from './login.ts';
+import { connectionClosed, connectionFailed, unreadableAnswer } from './socket-errors.ts';
 
 /** Largest message accepted while the statement runs. */
 const MAX_MESSAGE_LENGTH = 1024 * 1024;
@@ -20,13 +21,6 @@ const MAX_MESSAGE_LENGTH = 1024 * 1024;
 /** A role name as a quoted identifier. */
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
-}
-
-function frameBytes(frame: TypedMessage): Buffer {
-  const header = Buffer.allocUnsafe(5);
-  header.writeUInt8(frame.type, 0);
-  header.writeInt32BE(frame.body.length + 4, 1);
-  return Buffer.concat([header, frame.body]);
 }
 
 /** Decodes an ErrorResponse with pg-protocol's parser. */
@@ -97,21 +91,12 @@ export function setRole(session: UpstreamSession, role: string, timeoutMs: numbe
           if (done) return finish(refusal, done);
         }
       } catch (error) {
-        finish(
-          new PgError(
-            SqlState.InternalError,
-            `cannot read the upstream's answer: ${(error as Error).message}`,
-          ),
-        );
+        finish(unreadableAnswer(error));
       }
     };
-    const onError = (error: Error) =>
-      finish(new PgError(SqlState.ConnectionFailure, `upstream connection failed: ${error.message}`));
-    const onClose = () =>
-      finish(
-        refusal ??
-          new PgError(SqlState.ConnectionFailure, 'upstream server closed the connection unexpectedly'),
-      );
+    const onError = (error: Error) => finish(connectionFailed(error));
+    // A refusal followed by a close is still the refusal.
+    const onClose = () => finish(refusal ?? connectionClosed());
     socket.on('data', onData).once('error', onError).once('close', onClose);
     socket.write(serialize.query(`SET ROLE ${quoteIdentifier(role)}`));
     if (session.leftover.length > 0) onData(session.leftover);

@@ -95,3 +95,11 @@ export class FrameReader {
     return body;
   }
 }
+
+/** A frame's bytes as they came: type, length word, body (for relaying a message unchanged). */
+export function frameBytes(frame: TypedMessage): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header.writeUInt8(frame.type, 0);
+  header.writeInt32BE(frame.body.length + 4, 1);
+  return Buffer.concat([header, frame.body]);
+}

@@ -14,7 +14,7 @@ import pg from 'pg';
 import t from 'tap';
 import { IMPLEMENTED_FEATURES } from '../../src/auth/registry.ts';
 import { loadHbaFile } from '../../src/hba/parse.ts';
-import { psql } from '../helpers/clients.ts';
+import { firstRowOrError, psql } from '../helpers/clients.ts';
 import { RESOURCE, startTestIdp } from '../helpers/idp.ts';
 import { startTestPgward } from '../helpers/pgward.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
@@ -109,7 +109,7 @@ const ward = await startTestPgward(t, {
 });
 
 /** Logs in with a token as the password; resolves with session_user or the error. */
-async function login(user: string, database: string, token: string): Promise<string> {
+function login(user: string, database: string, token: string): Promise<string> {
   const client = new pg.Client({
     host: '127.0.0.1',
     port: ward.port,
@@ -118,16 +118,7 @@ async function login(user: string, database: string, token: string): Promise<str
     password: token,
     ssl: { rejectUnauthorized: false },
   });
-  try {
-    await client.connect();
-    const result = await client.query('select session_user::text as who');
-    return String(result.rows[0].who);
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return `${e.code}: ${e.message}`;
-  } finally {
-    await client.end().catch(() => {});
-  }
+  return firstRowOrError(client, 'select session_user::text as who');
 }
 
 t.test('psql and pg log in with a JWT as the password', async (t) => {

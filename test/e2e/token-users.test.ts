@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import t from 'tap';
-import { psql } from '../helpers/clients.ts';
+import { firstRowOrError, psql } from '../helpers/clients.ts';
 import { postSql } from '../helpers/http-sql.ts';
 import { oauthbearer } from '../helpers/oauthbearer-client.ts';
 import { startTestPgward } from '../helpers/pgward.ts';
@@ -110,18 +110,11 @@ function client(user: string, database: string, password: string, options?: stri
 }
 
 /** Logs in and answers `current_user/session_user`, or the error. */
-async function whoAmI(user: string, database: string, password: string, options?: string): Promise<string> {
-  const c = client(user, database, password, options);
-  try {
-    await c.connect();
-    const result = await c.query('select current_user::text as cur, session_user::text as ses');
-    return `${result.rows[0].cur}/${result.rows[0].ses}`;
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return `${e.code}: ${e.message}`;
-  } finally {
-    await c.end().catch(() => {});
-  }
+function whoAmI(user: string, database: string, password: string, options?: string): Promise<string> {
+  return firstRowOrError(
+    client(user, database, password, options),
+    'select current_user::text as cur, session_user::text as ses',
+  );
 }
 
 t.test('an external user runs as the role its groups grant, on a service login', async (t) => {

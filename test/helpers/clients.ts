@@ -3,6 +3,7 @@
  */
 
 import { execFile, spawn } from 'node:child_process';
+import type pg from 'pg';
 
 /** What a client process printed and how it ended. */
 export interface ProcessResult {
@@ -82,4 +83,23 @@ export function spawnPsql(conninfo: string, args: string[], password: string) {
 /** curl (Debian curl): `-sS` so errors still print, a deadline, and the HTTP status on the last line. */
 export function curl(args: string[]): Promise<ProcessResult> {
   return run('curl', ['-sS', '--max-time', '30', '-w', '\n%{http_code}', ...args]);
+}
+
+/**
+ * Connects a `pg` client, runs `sql` and ends the client; resolves with the first row's values joined
+ * by `/`, or `SQLSTATE: message` when the login or the statement fails.
+ */
+export async function firstRowOrError(client: pg.Client, sql: string): Promise<string> {
+  try {
+    await client.connect();
+    const result = await client.query(sql);
+    return Object.values(result.rows[0] ?? {})
+      .map(String)
+      .join('/');
+  } catch (error) {
+    const e = error as { code?: string; message: string };
+    return `${e.code}: ${e.message}`;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
