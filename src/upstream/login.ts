@@ -164,7 +164,14 @@ export function loginUpstream(
 
   return new Promise((resolve, reject) => {
     let busy = Promise.resolve();
+    // A server that accepts and then says nothing must not hold the client (and its place among
+    // those authenticating) for ever: the login gets the connect timeout too.
+    const timer = setTimeout(
+      () => finish(upstreamFailure(config, `no answer to the login within ${config.connectTimeoutMs} ms`)),
+      config.connectTimeoutMs,
+    );
     const finish = (error: unknown, session?: UpstreamSession) => {
+      clearTimeout(timer);
       socket.off('data', onData).off('error', onError).off('close', onClose);
       socket.pause();
       if (session) resolve(session);

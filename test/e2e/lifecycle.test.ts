@@ -1,3 +1,4 @@
+import net from 'node:net';
 import pg from 'pg';
 import t from 'tap';
 import { psql } from '../helpers/clients.ts';
@@ -88,6 +89,36 @@ t.test(
     await client.end();
   },
 );
+
+t.test('an upstream that accepts and never answers the login: 08006 after the connect timeout', async (t) => {
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const port = (silent.address() as net.AddressInfo).port;
+  const ward = await startTestPgward(t, {
+    upstream: { host: '127.0.0.1', port, user: 'postgres', password: 'x' },
+    hba: TRUST_ALL,
+    tls: false,
+    upstreamExtra: 'connect_timeout_ms: 400',
+    limits: { max_pending_auth: 1 },
+  });
+  for (const attempt of [1, 2]) {
+    const started = Date.now();
+    const failed = await connectTo(ward.port)
+      .connect()
+      .catch((error: pg.DatabaseError) => error);
+    t.match(failed, { code: '08006', detail: 'no answer to the login within 400 ms' }, `attempt ${attempt}`);
+    t.ok(Date.now() - started < 3000, 'within the timeout, not never');
+  }
+  t.equal(sockets.length, 2, 'the second login got its own try: the first released its place');
+});
 
 t.test('an upstream login error (unknown database) reaches the client unchanged', async (t) => {
   const ward = await startTestPgward(t, { upstream, hba: TRUST_ALL, tls: false });
