@@ -63,7 +63,9 @@ export function checkCertificateName(certificate: PeerCertificate, ctx: NameChec
   if (!map) return fail(`ident map "${mapName}" is not defined`);
   const match = mapIdentity(map, name, ctx.user, (user) => ctx.groupsOf(user));
   if (!match.ok)
-    return fail(`no match in ident map "${mapName}" for ${field} "${name}" and user "${ctx.user}"`);
+    return fail(
+      match.error ?? `no match in ident map "${mapName}" for ${field} "${name}" and user "${ctx.user}"`,
+    );
   return {
     ok: true,
     authenticatedAs: `${field} "${name}" (ident map "${mapName}", entry ${match.entry + 1} at line ${match.line})`,

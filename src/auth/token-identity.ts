@@ -70,7 +70,9 @@ export function tokenIdentity(token: ValidToken, ctx: AuthContext): TokenIdentit
     return {
       ok: false,
       problem: 'principal',
-      reason: `no match in ident map "${mapName}" for principal "${principal}" and user "${ctx.user}"`,
+      reason:
+        match.error ??
+        `no match in ident map "${mapName}" for principal "${principal}" and user "${ctx.user}"`,
     };
   return {
     ok: true,

@@ -44,8 +44,11 @@ export interface IdentMap {
   entries: readonly IdentMapEntry[];
 }
 
-/** The outcome of mapping: the entry that allowed the login (0-based index and source line), or none. */
-export type IdentMapResult = { ok: true; entry: number; line: number } | { ok: false };
+/**
+ * The outcome of mapping: the entry that allowed the login (0-based index and source line), or none;
+ * `error` when an entry could not be applied, which fails the login (PostgreSQL's error_p).
+ */
+export type IdentMapResult = { ok: true; entry: number; line: number } | { ok: false; error?: string };
 
 /** The text `\1` stands for in a user name. */
 export const BACKREFERENCE = '\\1';
@@ -57,15 +60,23 @@ export function hasCaptureGroup(regex: RegExp): boolean {
   return probe !== null && probe.length > 1;
 }
 
-/** The user an entry names for this identity, or null when its system side does not match. */
-function expectedUser(entry: IdentMapEntry, systemName: string): IdentUser | null {
+/**
+ * The user an entry names for this identity, null when its system side does not match, or an error
+ * when `\1` asks for a capture that did not take part in the match (`(a)?b` on "b"): PostgreSQL logs
+ * "has no subexpressions as requested by backreference" and fails the login.
+ */
+function expectedUser(entry: IdentMapEntry, systemName: string): IdentUser | null | { error: string } {
   const { system, user } = entry;
   if (system.kind === 'name') return system.value === systemName ? user : null;
   const match = system.regex.exec(systemName);
   if (match === null) return null;
   if (user.kind !== 'substitute') return user;
-  // A capture that did not take part in the match (`(a)?b` on "b") stands for the empty string.
-  return { kind: 'name', value: user.template.replace(BACKREFERENCE, () => match[1] ?? '') };
+  const capture = match[1];
+  if (capture === undefined)
+    return {
+      error: `regular expression "${system.source}" has no subexpressions as requested by backreference in "${user.template}" (line ${entry.source.line})`,
+    };
+  return { kind: 'name', value: user.template.replace(BACKREFERENCE, () => capture) };
 }
 
 /**
@@ -83,6 +94,7 @@ export function mapIdentity(
   for (const [index, entry] of map.entries.entries()) {
     const user = expectedUser(entry, systemName);
     if (user === null) continue;
+    if ('error' in user) return { ok: false, error: user.error };
     const admitted =
       user.kind === 'all' ||
       (user.kind === 'group' && (requestedUser === user.group || groupsOf(requestedUser).has(user.group))) ||

@@ -93,7 +93,6 @@ const ROWS: Row[] = [
   ['shapes', 'CN=alice,O=Example', 'cert_alice', 0, 'text around \\1 is kept'],
   ['shapes', 'CN=alice,O=Other', 'cert_alice', null, 'a DN of another organization does not match'],
   ['shapes', 'carol@partner', 'partnercarol', 1, 'a capture that took part is substituted'],
-  ['shapes', 'guest', 'partner', 1, 'a capture that did not take part is the empty string'],
   ['shapes', 'aa', 'aa-\\1', 2, 'only the first \\1 is replaced, as in PostgreSQL'],
   ['shapes', 'aa', 'aa-aa', null, 'a second \\1 stays as written'],
   ['shapes', 'billing.svc', 'billing', 3, 'a named group is capture 1'],
@@ -128,6 +127,19 @@ t.test('each identity maps as PostgreSQL maps it', async (t) => {
       entry === null ? { ok: false } : { ok: true, entry, line: map.entries[entry]?.source.line };
     t.same(mapIdentity(map, system, user, groupsOf), expected, `${why} (${name}: "${system}" as "${user}")`);
   }
+});
+
+t.test('a capture that did not take part fails the mapping, as in PostgreSQL', async (t) => {
+  t.same(mapIdentity(mapNamed('shapes'), 'guest', 'partner', groupsOf), {
+    ok: false,
+    error:
+      'regular expression "^(?:(.+)@partner|guest)$" has no subexpressions as requested by backreference in "partner\\1" (line 18)',
+  });
+  t.same(
+    mapIdentity(mapNamed('shapes'), 'guest', 'service', groupsOf),
+    mapIdentity(mapNamed('shapes'), 'guest', 'partner', groupsOf),
+    'the error ends the search: later entries are not tried',
+  );
 });
 
 t.test('a match names the entry by index and by its line in hba.yaml', async (t) => {
