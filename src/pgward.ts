@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { DestinationStream } from 'pino';
 import { IMPLEMENTED_FEATURES } from './auth/registry.ts';
+import { withCrossChecks } from './config/cross-checks.ts';
 import { formatListenAddress, type ListenAddress } from './config/listen-address.ts';
 import { loadPgwardConfig, type PgwardConfig } from './config/pgward-config.ts';
 import { type FileWatch, watchFiles } from './config/watch.ts';
@@ -91,7 +92,7 @@ export function loadLiveParts(config: PgwardConfig): LiveParts {
     throw new ConfigError(problems.flatMap((error) => error.problems));
   }
   return {
-    hba,
+    hba: withCrossChecks(config, hba),
     users,
     tls,
     serverInterfaces: serverInterfacesFrom(os.networkInterfaces()),

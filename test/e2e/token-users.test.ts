@@ -202,6 +202,15 @@ t.test('an external user needs a service login upstream', async (t) => {
   );
   const line = ward.logs.find({ msg: 'connection refused', sqlstate: '28000' }).at(-1);
   t.match(String(line?.error), /mode "same", not "service"/);
+  const warnings = ward.logs.lines.map((l) => String(l.msg)).filter((m) => m.includes('external users of'));
+  t.same(
+    warnings.map((m) => m.replace(/^.*hba\.yaml:/, 'hba.yaml:')),
+    [
+      'hba.yaml:5:5: rules[3]: external users of validator "corp" cannot log in through rule "rule 4": the default upstream login has mode "same"; give the rule a "service" upstream_login',
+      'hba.yaml:11:5: rules[9]: external users of validator "corp" cannot log in through rule "rule 10": the default upstream login has mode "same"; give the rule a "service" upstream_login',
+    ],
+    'and the rule was flagged when hba.yaml loaded',
+  );
 });
 
 t.test('a local user is not an external user: no SET ROLE', async (t) => {
