@@ -11,6 +11,7 @@ import type { HbaRule } from '../hba/rule.ts';
 import type { ChallengeTransport } from '../proxy/authenticate.ts';
 import type { Runtime } from '../proxy/runtime.ts';
 import type { PeerCertificate } from '../tls/peer-certificate.ts';
+import { TOKEN_PROBLEM_MESSAGES } from '../tokens/token.ts';
 import { AuthCode, authenticationCodeOf } from '../wire/backend.ts';
 import { encodePasswordMessageBody, encodeSaslInitialResponseBody } from '../wire/frontend.ts';
 import type { Authorization } from './authorization.ts';
@@ -92,9 +93,16 @@ function unverifiedClaims(token: string): Record<string, unknown> | null {
   }
 }
 
-/** The WWW-Authenticate challenge of a 401: Bearer (RFC 6750) for a request that sent a token. */
-export function authenticateHeader(authorization: string | undefined): string {
-  return /^\s*bearer\b/i.test(authorization ?? '')
+const TOKEN_FAILURES: ReadonlySet<string> = new Set(Object.values(TOKEN_PROBLEM_MESSAGES));
+
+/**
+ * The WWW-Authenticate challenge of a 401: Bearer (RFC 6750) for a request that sent a token, with
+ * `error="invalid_token"` only when the token itself failed (a client may then drop it; a missing
+ * rule or an unusable method says nothing against the token).
+ */
+export function authenticateHeader(authorization: string | undefined, error: PgError): string {
+  if (!/^\s*bearer\b/i.test(authorization ?? '')) return 'Basic realm="pgward", charset="UTF-8"';
+  return TOKEN_FAILURES.has(error.message)
     ? 'Bearer realm="pgward", error="invalid_token"'
-    : 'Basic realm="pgward", charset="UTF-8"';
+    : 'Bearer realm="pgward"';
 }

@@ -197,7 +197,9 @@ export async function handleSqlRequest(
       response,
       status,
       errorBody(pgError),
-      status === 401 ? { 'www-authenticate': authenticateHeader(request.headers.authorization) } : {},
+      status === 401
+        ? { 'www-authenticate': authenticateHeader(request.headers.authorization, pgError) }
+        : {},
     );
     log.info({ status, sqlstate: pgError.sqlstate, error: pgError.logMessage }, 'http request');
   }
@@ -225,6 +227,19 @@ async function runRequest(
           : 'Send HTTP Basic credentials or a client certificate.',
     });
   const database = url.searchParams.get('database') || DEFAULT_DATABASE;
+  // A NUL would end the name inside the upstream StartupMessage and let the rest of it set other
+  // parameters (`?database=x%00user%00postgres`): such names are refused, as the wire never has them.
+  for (const [what, name] of [
+    ['user', user],
+    ['database', database],
+  ] as const) {
+    if (name.includes('\0'))
+      throw new HttpError(
+        400,
+        SqlState.InvalidParameterValue,
+        `the ${what} name must not contain a NUL character`,
+      );
+  }
   const address = normalizeClientAddress(socket.remoteAddress);
   if (address === null) throw new PgError(SqlState.ConnectionFailure, 'client address unavailable');
   const facts: ConnectionFacts = {

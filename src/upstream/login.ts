@@ -200,6 +200,16 @@ export function loginUpstream(
     for (const [name, value] of request.parameters) {
       if (name !== 'user' && name !== 'database') parameters[name] = value;
     }
+    // A NUL inside a name or value would end it early and let the rest set parameters of its own.
+    for (const [name, value] of Object.entries(parameters)) {
+      if (`${name}${value}`.includes('\0'))
+        return finish(
+          new PgError(
+            SqlState.InvalidParameterValue,
+            `startup parameter "${name.replaceAll('\0', '\\0')}" contains a NUL character`,
+          ),
+        );
+    }
     socket.write(serialize.startup(parameters));
   });
 }

@@ -97,6 +97,7 @@ export function setRole(session: UpstreamSession, role: string, timeoutMs: numbe
     const onError = (error: Error) => finish(connectionFailed(error));
     // A refusal followed by a close is still the refusal.
     const onClose = () => finish(refusal ?? connectionClosed());
+    if (socket.destroyed) return finish(connectionClosed());
     socket.on('data', onData).once('error', onError).once('close', onClose);
     socket.write(serialize.query(`SET ROLE ${quoteIdentifier(role)}`));
     if (session.leftover.length > 0) onData(session.leftover);

@@ -162,6 +162,17 @@ t.test('reject rules and pg-only rules refuse HTTP', async (t) => {
   t.match(pgOnly.body.error?.message, /^no pg_hba\.conf entry/);
 });
 
+t.test('a NUL in a name cannot smuggle startup parameters upstream', async (t) => {
+  const smuggled = await postSql(plain, WHO, { path: '/sql?database=postgres%00user%00postgres' });
+  t.equal(smuggled.status, 400);
+  t.same(smuggled.body.error, {
+    code: '22023',
+    message: 'the database name must not contain a NUL character',
+  });
+  const honest = await postSql(plain, WHO, { path: '/sql?database=postgres' });
+  t.same(honest.body.rows, [['dustin']], 'the default user stays who it is');
+});
+
 t.test('malformed or unsupported Authorization headers get 401 with the reason', async (t) => {
   for (const [header, message] of [
     ['Digest abc', 'unsupported authorization scheme "Digest"'],

@@ -302,6 +302,21 @@ t.test('over HTTP: a Bearer token for jwt and oauth rules', async (t) => {
     await ask('postgres', dave),
     '401 28000: method "password" of the matching rule cannot use a Bearer token',
   );
+  const unusable = await postSql(http, who, {
+    authorization: `Bearer ${dave}`,
+    path: '/sql?database=postgres',
+  });
+  t.equal(
+    unusable.headers['www-authenticate'],
+    'Bearer realm="pgward"',
+    'no invalid_token when the token is not at fault',
+  );
+  t.equal(await ask('ext', dave, 'dave\0x'), '400 22023: the user name must not contain a NUL character');
+  t.equal(
+    await ask('ext', await token('dave\0user\0postgres', { groups: ['corp-analysts'] })),
+    '400 22023: the user name must not contain a NUL character',
+    'nor a sub with a NUL',
+  );
   const opaque = await postSql(http, who, {
     authorization: 'Bearer opaque-token',
     path: '/sql?database=ext',
