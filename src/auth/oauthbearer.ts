@@ -10,6 +10,7 @@
 
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
+import { B64TOKEN } from '../tokens/token.ts';
 
 export const OAUTHBEARER = 'OAUTHBEARER';
 /** PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH: the longest OAUTHBEARER message, its length word included. */
@@ -100,6 +101,11 @@ function quoted(byte: number | undefined): string {
   return `"${shown(byte)}"`;
 }
 
+/** A client initial response carrying `auth` (what a client sends; HTTP sends it for its client). */
+export function encodeClientResponse(auth: string): Buffer {
+  return Buffer.from(`n,,\x01auth=${auth}\x01\x01`, 'latin1');
+}
+
 /** The answer to an error challenge must be one kvsep; anything else is a protocol violation. */
 export function checkErrorAcknowledgement(data: Buffer): void {
   checkMessageBytes(data);
@@ -115,7 +121,7 @@ export function bearerToken(auth: string): { token: string } | { problem: string
     return { problem: 'client response indicated a non-Bearer authentication scheme' };
   const token = auth.slice(7).replace(/^ +/, '');
   if (token === '') return { problem: 'bearer token is empty' };
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) return { problem: 'bearer token is not in the correct format' };
+  if (!B64TOKEN.test(token)) return { problem: 'bearer token is not in the correct format' };
   return { token };
 }
 

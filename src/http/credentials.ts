@@ -4,7 +4,7 @@
  */
 
 import { decodeJwt } from 'jose';
-import { KVSEP, OAUTHBEARER } from '../auth/oauthbearer.ts';
+import { encodeClientResponse, KVSEP, OAUTHBEARER } from '../auth/oauthbearer.ts';
 import { PgError } from '../errors/pg-error.ts';
 import { SqlState } from '../errors/sqlstate.ts';
 import type { HbaRule } from '../hba/rule.ts';
@@ -37,7 +37,7 @@ export function challengeTransport(authorization: Authorization): ChallengeTrans
       if (rule.method === 'jwt' && code === AuthCode.CleartextPassword)
         return encodePasswordMessageBody(token);
       if (rule.method === 'oauth' && code === AuthCode.SASL)
-        return encodeSaslInitialResponseBody(OAUTHBEARER, Buffer.from(`n,,\x01auth=Bearer ${token}\x01\x01`));
+        return encodeSaslInitialResponseBody(OAUTHBEARER, encodeClientResponse(`Bearer ${token}`));
       if (rule.method === 'oauth' && code === AuthCode.SASLContinue) return Buffer.from([KVSEP]);
       throw unusable(rule, 'a Bearer token');
     }

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { bindServer, formatListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import type { Runtime } from '../proxy/runtime.ts';
-import { peerCertificateOf, recordVerification } from '../tls/peer-certificate.ts';
+import { handshakeCertificate, recordVerification } from '../tls/peer-certificate.ts';
 import { type ClientTls, handleSqlRequest } from './sql.ts';
 
 /** Time a client gets to finish its TLS handshake. */
@@ -104,16 +104,12 @@ export async function startHttpsServer(runtime: Runtime, address: ListenAddress)
       clearTimeout(timer);
       if (requestCert) recordVerification(secure);
       // As on the pg listener: a CN with a NUL ends the connection, whatever the rules.
-      const certificate = peerCertificateOf(secure);
-      handshakes.set(secure, { peerCertificate: certificate });
-      if (certificate?.problemCode === 'COMMON_NAME_CONTAINS_NULL') {
-        runtime.log.info(
-          { subject: certificate.distinguishedName, protocol: 'http' },
-          "SSL certificate's common name contains embedded null",
-        );
+      const certificate = handshakeCertificate(secure, runtime.log.child({ protocol: 'http' }));
+      if (certificate === 'refused') {
         secure.destroy();
         return;
       }
+      handshakes.set(secure, { peerCertificate: certificate });
       server.emit('connection', secure);
     });
   });

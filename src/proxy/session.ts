@@ -13,7 +13,7 @@ import { SqlState } from '../errors/sqlstate.ts';
 import { type IpAddress, normalizeClientAddress } from '../hba/address.ts';
 import type { ConnectionFacts } from '../hba/rule.ts';
 import { newConnectionId } from '../observe/logger.ts';
-import { type PeerCertificate, peerCertificateOf } from '../tls/peer-certificate.ts';
+import { handshakeCertificate, type PeerCertificate } from '../tls/peer-certificate.ts';
 import { sendUpstreamCancel } from '../upstream/cancel.ts';
 import { UpstreamRejection, type UpstreamSession } from '../upstream/login.ts';
 import {
@@ -34,6 +34,7 @@ import { CANCEL_KEY_LENGTH_3_2, PROTOCOL_LATEST_MINOR, TLS_HANDSHAKE_RECORD } fr
 import type { PendingAuthTicket } from './auth-throttle.ts';
 import { type Authenticated, authenticate, groupsOf } from './authenticate.ts';
 import { ClientConnection, ClientGone } from './client-connection.ts';
+import { atDeadline } from './deadline.ts';
 import { openUpstream } from './open-upstream.ts';
 import { Relay } from './relay.ts';
 import type { Runtime } from './runtime.ts';
@@ -48,8 +49,6 @@ const UPSTREAM_LOST = encodeErrorResponse(
 );
 const AUTH_TIMEOUT = new PgError(SqlState.QueryCanceled, 'canceling authentication due to timeout');
 const TOKEN_EXPIRED = new PgError(SqlState.InvalidAuthorizationSpecification, 'token expired');
-/** setTimeout's longest wait. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function protocolViolation(message: string, detail?: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, detail === undefined ? {} : { detail });
@@ -71,8 +70,8 @@ export class Session {
   /** The certificate the client presented in the TLS handshake, if any. */
   #peerCertificate: PeerCertificate | null = null;
 
-  /** Ends the session when its token expires (end_session_at_token_expiry). */
-  #expiryTimer: NodeJS.Timeout | null = null;
+  /** Stops the end_session_at_token_expiry timer. */
+  #cancelExpiry: (() => void) | null = null;
 
   /** This connection's place among those still authenticating; released once authentication ends. */
   #pendingTicket: PendingAuthTicket | null;
@@ -123,8 +122,13 @@ export class Session {
         await this.#loginUpstream(identity, authenticated, startup.parameters),
         startup,
       );
+      // end_session_at_token_expiry: the token's expiry ends the session.
       const endsAt = authenticated.identity.sessionEndsAt;
-      if (endsAt) this.#endAt(endsAt);
+      if (endsAt)
+        this.#cancelExpiry = atDeadline(endsAt, () => {
+          this.#log.info({ expiredAt: endsAt.toISOString() }, 'token expired: ending the session');
+          this.#abort(TOKEN_EXPIRED);
+        });
       return running;
     } catch (error) {
       this.#handleFailure(error);
@@ -133,25 +137,6 @@ export class Session {
       clearTimeout(timer);
       this.#releasePending();
     }
-  }
-
-  /**
-   * Ends the session with FATAL 28000 `token expired` when its token expires
-   * (end_session_at_token_expiry). Timers cannot wait longer than about 24.8 days: a later deadline
-   * re-arms.
-   */
-  #endAt(deadline: Date): void {
-    if (!Number.isFinite(deadline.getTime())) return;
-    const wait = Math.min(deadline.getTime() - Date.now(), MAX_TIMER_MS);
-    this.#expiryTimer = setTimeout(
-      () => {
-        if (Date.now() < deadline.getTime()) return this.#endAt(deadline);
-        this.#log.info({ expiredAt: deadline.toISOString() }, 'token expired: ending the session');
-        this.#abort(TOKEN_EXPIRED);
-      },
-      Math.max(wait, 0),
-    );
-    this.#expiryTimer.unref();
   }
 
   #releasePending(): void {
@@ -229,21 +214,13 @@ export class Session {
     }
   }
 
-  /**
-   * Reads the client's certificate once the handshake is done. A CN with a NUL ends the connection
-   * without a word, whatever the rules, as PostgreSQL does (be_tls_open_server: COMMERROR "SSL
-   * certificate's common name contains embedded null"): such a name is built to fool name checks.
-   */
+  /** Reads the client's certificate once the handshake is done; a refused one ends the connection. */
   #readPeerCertificate(): void {
     const socket = this.#conn.socket;
-    this.#peerCertificate = socket instanceof TLSSocket ? peerCertificateOf(socket) : null;
-    if (this.#peerCertificate?.problemCode === 'COMMON_NAME_CONTAINS_NULL') {
-      this.#log.info(
-        { subject: this.#peerCertificate.distinguishedName },
-        "SSL certificate's common name contains embedded null",
-      );
+    const certificate = socket instanceof TLSSocket ? handshakeCertificate(socket, this.#log) : null;
+    if (certificate === 'refused')
       throw new ClientGone("SSL certificate's common name contains embedded null");
-    }
+    this.#peerCertificate = certificate;
   }
 
   #forwardCancel(processId: number, secretKey: Buffer): void {
@@ -351,7 +328,7 @@ export class Session {
   }
 
   #endSession({ relay, cancelKey }: { relay: Relay; cancelKey: number }): void {
-    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#cancelExpiry?.();
     this.#runtime.cancelMap.revoke(cancelKey);
     this.#runtime.metrics.sessionsActive--;
     this.#log.info({ toUpstream: relay.bytesToUpstream, toClient: relay.bytesToClient }, 'session ended');

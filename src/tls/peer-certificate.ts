@@ -21,6 +21,7 @@
  */
 
 import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
 import { childrenOf, contentsOf, DerTag, type Element, encodingOf, readElement } from './der.ts';
 import { distinguishedNameRfc2253, firstCommonName } from './x509-name.ts';
 
@@ -74,6 +75,22 @@ const PROBLEM_BY_CODE: Readonly<Record<string, CertificateProblem>> = {
 /** The class of an OpenSSL certificate verification error code. */
 export function classifyVerifyError(code: string): CertificateProblem {
   return PROBLEM_BY_CODE[code] ?? 'invalid';
+}
+
+/**
+ * The client's certificate once its handshake is done, or `refused` for a CN with an embedded NUL:
+ * such a connection ends without a word, whatever the rules, as in PostgreSQL (be_tls_open_server:
+ * COMMERROR "SSL certificate's common name contains embedded null"), because such a name is built to
+ * fool name checks. The refusal is logged here, for every listener alike.
+ */
+export function handshakeCertificate(socket: TLSSocket, log: Logger): PeerCertificate | null | 'refused' {
+  const certificate = peerCertificateOf(socket);
+  if (certificate?.problemCode !== 'COMMON_NAME_CONTAINS_NULL') return certificate;
+  log.info(
+    { subject: certificate.distinguishedName },
+    "SSL certificate's common name contains embedded null",
+  );
+  return 'refused';
 }
 
 /** Facts about the certificate the client presented on `socket`; null when it presented none. */

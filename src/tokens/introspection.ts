@@ -12,10 +12,7 @@
 import { createHash } from 'node:crypto';
 import { type ClaimPolicy, checkClaims } from './claims.ts';
 import { fetchJson, isJsonObject } from './http-json.ts';
-import { type TokenResult, type TokenValidator, tokenProblem } from './token.ts';
-
-/** RFC 6750's b64token: the characters a bearer token may have. */
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+import { B64TOKEN, type TokenResult, type TokenValidator, tokenProblem } from './token.ts';
 
 /** The settings of an introspection validator. */
 export interface IntrospectionOptions {
@@ -74,8 +71,7 @@ export class IntrospectionValidator implements TokenValidator {
     const { maxTokenBytes, policy, timeoutMs } = this.#options;
     if (Buffer.byteLength(token) > maxTokenBytes)
       return tokenProblem('too-large', `${Buffer.byteLength(token)} bytes, more than ${maxTokenBytes}`);
-    if (!BEARER_TOKEN.test(token))
-      return tokenProblem('malformed', 'not a bearer token (RFC 6750 characters)');
+    if (!B64TOKEN.test(token)) return tokenProblem('malformed', 'not a bearer token (RFC 6750 characters)');
     const now = Math.floor(Date.now() / 1000);
     const key = this.#options.cacheMs > 0 ? createHash('sha256').update(token).digest('base64url') : null;
     const cached = key === null ? undefined : this.#cache.get(key);

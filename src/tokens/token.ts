@@ -39,6 +39,9 @@ export const TOKEN_PROBLEM_MESSAGES: Readonly<Record<TokenProblem, string>> = {
   unavailable: 'token cannot be validated at the moment',
 };
 
+/** RFC 6750's b64token: the characters a bearer token may have. */
+export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 /** A token's claims (a JWT payload or an introspection answer). */
 export type Claims = Readonly<Record<string, unknown>>;
 

@@ -58,42 +58,28 @@ export function planUpstreamLogin(
       },
     );
   }
-  const clientCertificate = login.clientCertificate;
-  const mode = login.mode;
+  const plan = (user: string, secret: UpstreamSecret): UpstreamLoginPlan => ({
+    user,
+    secret,
+    loginName,
+    mode: login.mode,
+    clientCertificate: login.clientCertificate,
+  });
   const configured: UpstreamSecret =
     login.password === undefined ? { kind: 'none' } : { kind: 'password', password: login.password };
   switch (login.mode) {
     case 'same':
-      return { user: identity.user, secret: configured, loginName, mode, clientCertificate };
+      return plan(identity.user, configured);
     case 'service':
-      return { user: login.user ?? identity.user, secret: configured, loginName, mode, clientCertificate };
+      return plan(login.user ?? identity.user, configured);
     case 'passthrough':
       if (identity.cleartextPassword === undefined) throw cannotPass(loginName, 'cleartext password', method);
-      return {
-        user: identity.user,
-        secret: { kind: 'password', password: identity.cleartextPassword },
-        loginName,
-        mode,
-        clientCertificate,
-      };
+      return plan(identity.user, { kind: 'password', password: identity.cleartextPassword });
     case 'scram-passthrough':
-      if (identity.scramKeys)
-        return {
-          user: identity.user,
-          secret: { kind: 'scram-keys', keys: identity.scramKeys },
-          loginName,
-          mode,
-          clientCertificate,
-        };
+      if (identity.scramKeys) return plan(identity.user, { kind: 'scram-keys', keys: identity.scramKeys });
       // A client that sent its password in clear proved more than its SCRAM keys.
       if (identity.cleartextPassword !== undefined)
-        return {
-          user: identity.user,
-          secret: { kind: 'password', password: identity.cleartextPassword },
-          loginName,
-          mode,
-          clientCertificate,
-        };
+        return plan(identity.user, { kind: 'password', password: identity.cleartextPassword });
       throw cannotPass(loginName, 'SCRAM keys', method);
   }
 }

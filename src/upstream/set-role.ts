@@ -19,7 +19,7 @@ import { connectionClosed, connectionFailed, unreadableAnswer } from './socket-e
 const MAX_MESSAGE_LENGTH = 1024 * 1024;
 
 /** A role name as a quoted identifier. */
-export function quoteIdentifier(name: string): string {
+function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
